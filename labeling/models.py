@@ -1,0 +1,188 @@
+"""The core records: documents, queries, pairs, and labels from any source.
+
+Sized for a million pairs: every lookup the app makes by external id, by pair or by
+labeler is backed by a unique constraint or an index.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .grades import MAX_GRADE, MIN_GRADE, Grade
+
+GRADE_RANGE = Q(grade__gte=MIN_GRADE) & Q(grade__lte=MAX_GRADE)
+
+
+class Corpus(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "corpora"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Document(models.Model):
+    # db_index off where a unique constraint already leads with the column.
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="documents", db_index=False)
+    external_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=500, blank=True)
+    text = models.TextField()
+    # Enterprise metadata: queries name them ("Q3 budget deck from Priya").
+    path = models.CharField(max_length=1000, blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    modified_at = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corpus", "external_id"], name="document_unique_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+
+class Query(models.Model):
+    class Kind(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        KNOWN_ITEM = "known_item", "Known item"
+        INFORMATIONAL = "informational", "Informational"
+        METADATA = "metadata", "Metadata"
+
+    class Origin(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        HUMAN = "human", "Written by a person"
+        SYNTHETIC = "synthetic", "Synthetic"
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="queries", db_index=False)
+    external_id = models.CharField(max_length=255)
+    text = models.TextField()
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.UNKNOWN)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.IMPORTED)
+    seed_document = models.ForeignKey(
+        Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="seeded_queries"
+    )
+    generator = models.ForeignKey(
+        "Labeler", null=True, blank=True, on_delete=models.SET_NULL, related_name="generated_queries"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "queries"
+        constraints = [
+            models.UniqueConstraint(fields=["corpus", "external_id"], name="query_unique_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Pair(models.Model):
+    class Origin(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        POSITIVE = "positive", "Positive (seed document)"
+        BM25_NEGATIVE = "bm25_negative", "BM25 hard negative"
+        RANDOM_NEGATIVE = "random_negative", "Random negative"
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="pairs", db_index=False)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="pairs")
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.IMPORTED)
+    bm25_rank = models.PositiveIntegerField(null=True, blank=True)
+    bm25_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["query", "document"], name="pair_unique_query_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.query.external_id} / {self.document.external_id}"
+
+
+class Judgment(models.Model):
+    """One person's grade of a pair."""
+
+    class InputMethod(models.TextChoices):
+        KEY = "key", "Keyboard"
+        CLICK = "click", "Click"
+        IMPORT = "import", "Imported"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments", db_index=False)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments")
+    grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    seconds = models.FloatField(null=True, blank=True)
+    input_method = models.CharField(max_length=10, choices=InputMethod.choices, default=InputMethod.CLICK)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="judgment_unique_pair_annotator"),
+            models.CheckConstraint(condition=GRADE_RANGE, name="judgment_grade_range"),
+        ]
+        indexes = [
+            # An annotator's recent grades (undo, "my progress").
+            models.Index(fields=["annotator", "-updated_at"], name="judgment_annotator_recent"),
+        ]
+
+
+class Labeler(models.Model):
+    """A model (or an imported run) that writes queries or grades pairs."""
+
+    class Role(models.TextChoices):
+        GENERATOR = "generator", "Generator"
+        TEACHER = "teacher", "Teacher"
+        STUDENT = "student", "Student"
+        RECORDED = "recorded", "Recorded run"
+
+    class Backend(models.TextChoices):
+        LOCAL_LM = "local_lm", "Local causal LM (transformers)"
+        OPENAI = "openai", "OpenAI-compatible HTTP"
+        VLLM = "vllm", "vLLM engine"
+        CROSS_ENCODER = "cross_encoder", "Cross-encoder"
+        RECORDED = "recorded", "Recorded run"
+
+    name = models.SlugField(max_length=100, unique=True)
+    role = models.CharField(max_length=20, choices=Role.choices)
+    backend = models.CharField(max_length=20, choices=Backend.choices)
+    model_ref = models.CharField(max_length=500, blank=True, help_text="Registry name, folder or endpoint model id.")
+    prompt_version = models.CharField(max_length=100, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelLabel(models.Model):
+    """A labeler's grade of a pair, with its whole distribution over the grades."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="model_labels")
+    labeler = models.ForeignKey(Labeler, on_delete=models.CASCADE, related_name="labels", db_index=False)
+    grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    distribution = models.JSONField(default=list, blank=True, help_text="P(grade) for grades 0..3.")
+    expected_grade = models.FloatField()
+    prompt_version = models.CharField(max_length=100, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # (labeler, pair) order: the prefix serves "every label of this labeler".
+            models.UniqueConstraint(fields=["labeler", "pair"], name="modellabel_unique_labeler_pair"),
+            models.CheckConstraint(condition=GRADE_RANGE, name="modellabel_grade_range"),
+        ]
