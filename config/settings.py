@@ -116,6 +116,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+# Serve straight from static/ too, so the embedded default needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
 
 # Offline models: converted weights and fine-tuned students live here, never in git.
 MODEL_DIR = Path(os.environ.get("ASSESSOR_MODEL_DIR", VAR_DIR / "models"))

@@ -1,0 +1,8 @@
+# Thin aliases for ./assessor, the entry point (which needs only sh and Python 3.11).
+.PHONY: run test install
+run:
+	./assessor run
+test:
+	./assessor test
+install:
+	./assessor install

@@ -1,0 +1,120 @@
+"""Project-wide fixtures: a real Celery worker process on the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _reset_broker_pools() -> None:
+    # Connections made with the old transport options must not be reused.
+    app.pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def worker_env(tmp_path):
+    """The environment a worker process needs to share this test's database and broker."""
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    if app.conf.broker_url.startswith("filesystem"):
+        # A private broker folder, so a developer's running worker never takes test tasks.
+        broker = tmp_path / "broker"
+        options = {
+            f"{key}": str(broker / sub)
+            for key, sub in [
+                ("data_folder_in", "queue"),
+                ("data_folder_out", "queue"),
+                ("control_folder", "control"),
+                ("processed_folder", "processed"),
+            ]
+        }
+        for folder in set(options.values()):
+            os.makedirs(folder, exist_ok=True)
+        previous = app.conf.broker_transport_options
+        app.conf.broker_transport_options = {**previous, **options}
+        _reset_broker_pools()
+        env["ASSESSOR_BROKER_DIR"] = str(broker)
+        yield env
+        app.conf.broker_transport_options = previous
+        _reset_broker_pools()
+    else:
+        yield env
+
+
+class WorkerProcess:
+    def __init__(self, env: dict, queues: str, log_path):
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", "1",
+             "-n", self.name, "--without-gossip", "--without-mingle", "-l", "info"],
+            cwd=settings.BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() takes the pool too
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.output()}")
+            if app.control.ping(timeout=0.5):
+                return
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker, as a crash or an OOM kill would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, worker_env, tmp_path):
+    """A real `celery worker` process, started fresh for the test and stopped after it.
+
+    Requests transactional_db: the worker is another process, so it only sees committed rows.
+    """
+    started: list[WorkerProcess] = []
+
+    def start(queues: str = "default,gpu") -> WorkerProcess:
+        worker = WorkerProcess(worker_env, queues, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    start.started = started
+    yield start
+    for worker in started:
+        worker.stop()

@@ -1,0 +1,94 @@
+"""Qrels export: rows of (qid, docid, grade, extra columns) to TREC, JSONL or CSV.
+
+Rows come from lazy selectors (a person's judgments, a labeler's labels, a benchmark's
+consensus) and are written as they arrive, so memory stays constant at a million rows.
+"""
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from .models import Judgment, Labeler, ModelLabel
+
+FORMATS = ("trec", "jsonl", "csv")
+CHUNK_SIZE = 2000
+# Sorted like a qrels file; pair id breaks ties between corpora that share external ids.
+ORDER = ("pair__query__external_id", "pair__document__external_id", "pair_id")
+
+QrelRow = Mapping[str, Any]  # "qid", "docid", "grade", then any extra columns
+
+
+def annotator_qrel_rows(*, annotator: AbstractBaseUser, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
+    rows = (
+        Judgment.objects.filter(annotator=annotator)
+        .order_by(*ORDER)
+        .values_list("pair__query__external_id", "pair__document__external_id", "grade")
+        .iterator(chunk_size=chunk_size)
+    )
+    for qid, docid, grade in rows:
+        yield {"qid": qid, "docid": docid, "grade": grade}
+
+
+def labeler_qrel_rows(*, labeler: Labeler, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
+    rows = (
+        ModelLabel.objects.filter(labeler=labeler)
+        .order_by(*ORDER)
+        .values_list(
+            "pair__query__external_id", "pair__document__external_id", "grade", "expected_grade", "distribution"
+        )
+        .iterator(chunk_size=chunk_size)
+    )
+    for qid, docid, grade, expected, distribution in rows:
+        yield {"qid": qid, "docid": docid, "grade": grade, "expected_grade": expected, "distribution": distribution}
+
+
+def qrels_export(*, rows: Iterable[QrelRow], out: Path | str | TextIO, fmt: str = "trec") -> int:
+    """Write rows in `fmt`; returns how many. A path is written all or nothing (a temporary
+    file renamed at the end), so a failed export never leaves half a qrels file behind."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    if not isinstance(out, (str, Path)):
+        return _write(rows, out, fmt)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            count = _write(rows, fh, fmt)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _write(rows: Iterable[QrelRow], out: TextIO, fmt: str) -> int:
+    count = 0
+    writer = None
+    for row in rows:
+        if fmt == "trec":
+            out.write(_trec_line(row))
+        elif fmt == "jsonl":
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+        count += 1
+    if fmt == "csv" and writer is None:  # no rows: still a header
+        csv.writer(out, lineterminator="\n").writerow(["qid", "docid", "grade"])
+    return count
+
+
+def _trec_line(row: QrelRow) -> str:
+    qid, docid = str(row["qid"]), str(row["docid"])
+    for name, value in (("qid", qid), ("docid", docid)):
+        # TREC columns are whitespace separated: such an id would shift every column after it.
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(f"{name} {value!r} is empty or holds whitespace; export as jsonl or csv instead")
+    return f"{qid} Q0 {docid} {row['grade']}\n"

@@ -1,0 +1,62 @@
+"""Import queries: TSV `qid<TAB>text` without a header, or JSONL."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.db import transaction
+
+from labeling.models import Query
+
+from .batches import BATCH_SIZE, ImportSummary, batched, corpus_get_or_create, upsert_by_external_id
+from .fields import Located, identifier, pick, text_value
+from .readers import jsonl_records, lines
+
+ID_NAMES = ("qid", "id", "query_id")
+TEXT_NAMES = ("query", "text")
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+
+def queries_import(*, path: Path | str, corpus_name: str, batch_size: int = BATCH_SIZE) -> ImportSummary:
+    """Insert or update a file's queries (origin imported) in one transaction, by query id."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    records = _jsonl(path) if path.suffix.lower() in JSONL_SUFFIXES else _tsv(path)
+    summary = ImportSummary(what="queries", corpus=corpus_name)
+    with transaction.atomic():
+        corpus = corpus_get_or_create(name=corpus_name)
+        for batch in batched(records, batch_size):
+            rows = {
+                qid: Query(corpus=corpus, external_id=qid, text=text, kind=kind, origin=Query.Origin.IMPORTED)
+                for qid, text, kind in batch
+            }
+            summary.read += len(batch)
+            # The origin stays what it was: re-importing does not turn a synthetic query into an imported one.
+            summary.new += upsert_by_external_id(Query, corpus=corpus, rows=rows, update_fields=["text", "kind"])
+    return summary
+
+
+def _tsv(path: Path) -> Iterator[tuple[str, str, str]]:
+    for line, text in lines(path):
+        at = Located(path, line)
+        columns = text.split("\t")
+        if len(columns) != 2:
+            missing = "text" if len(columns) < 2 else None
+            raise at.error(missing, f"expected 2 tab-separated columns (qid, text), found {len(columns)}")
+        qid, text = identifier(at, "qid", columns[0]), text_value(at, "text", columns[1], required=True)
+        yield qid, text.strip(), Query.Kind.UNKNOWN
+
+
+def _jsonl(path: Path) -> Iterator[tuple[str, str, str]]:
+    for line, record in jsonl_records(path):
+        at = Located(path, line)
+        id_name, qid = pick(record, ID_NAMES)
+        if id_name is None:
+            raise at.error("qid", f"missing (the query id: one of {', '.join(ID_NAMES)})")
+        text_name, text = pick(record, TEXT_NAMES)
+        if text_name is None:
+            raise at.error("query", f"missing (the query text: one of {', '.join(TEXT_NAMES)})")
+        kind = record.get("kind") or Query.Kind.UNKNOWN
+        if kind not in Query.Kind.values:
+            raise at.error("kind", f"unknown kind {kind!r} (one of {', '.join(Query.Kind.values)})")
+        yield identifier(at, id_name, qid), text_value(at, text_name, text, required=True).strip(), kind

@@ -1,0 +1,64 @@
+"""The one interface every labeler backend implements.
+
+A backend takes a batch of pairs and returns, per pair, a grade, the distribution over the
+grades, the expected grade and what it cost. Backends never touch the database: the labeling
+job (labeling.labeling_jobs) reads pairs, calls a backend and writes ModelLabels.
+"""
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ..grades import GRADES
+
+
+@dataclass(frozen=True)
+class PairInput:
+    """What a labeler sees of a pair: the query and the document with its metadata."""
+
+    query: str
+    text: str
+    title: str = ""
+    path: str = ""
+    author: str = ""
+    modified: str = ""  # ISO date, or ""
+    url: str = ""
+    source: str = ""
+    pair_id: int | None = None
+    document_id: str = ""  # external ids, for recorded runs
+    query_id: str = ""
+
+
+@dataclass
+class Label:
+    grade: int
+    distribution: list[float]  # P(grade) for 0..3, sums to 1
+    expected_grade: float
+    latency_ms: float = 0.0  # this pair's share of its batch's wall time
+    tokens_in: int = 0
+    tokens_out: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class LabelerBackend(Protocol):
+    prompt_version: str
+
+    def label(self, pairs: Sequence[PairInput]) -> list[Label]: ...
+
+
+def label_from_distribution(probs: Sequence[float], **cost) -> Label:
+    """A label from (unnormalised) grade probabilities: argmax grade, expected grade."""
+    p = np.clip(np.asarray(probs, dtype=float), 0, None)
+    total = p.sum()
+    p = p / total if total > 0 else np.full(len(GRADES), 1 / len(GRADES))
+    return Label(
+        grade=int(np.argmax(p)),
+        distribution=[round(float(x), 6) for x in p],
+        expected_grade=float(np.dot(p, GRADES)),
+        **cost,
+    )
+
+
+def one_hot(grade: int, **cost) -> Label:
+    return label_from_distribution([1.0 if g == grade else 0.0 for g in GRADES], **cost)
