@@ -9,6 +9,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+from kombu import pools as kombu_pools
 from django.conf import settings
 from django.db import connection
 
@@ -24,8 +25,9 @@ def _test_database_url() -> str:
 
 
 def _reset_broker_pools() -> None:
-    # Connections made with the old transport options must not be reused.
-    app.pool.force_close_all()
+    # Connections made with the old transport options must not be reused; kombu keeps its
+    # pools in a global registry keyed by connection, so clear the registry too.
+    kombu_pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
 

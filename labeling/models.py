@@ -186,3 +186,51 @@ class ModelLabel(models.Model):
             models.UniqueConstraint(fields=["labeler", "pair"], name="modellabel_unique_labeler_pair"),
             models.CheckConstraint(condition=GRADE_RANGE, name="modellabel_grade_range"),
         ]
+
+
+class LabelingJob(models.Model):
+    """A labeler grading a set of pairs, in batches, on a worker; its progress and its cost."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    labeler = models.ForeignKey(Labeler, on_delete=models.CASCADE, related_name="jobs")
+    # The pairs, as Pair filter lookups ({"benchmarks__name": "demo"}), so labeling need not
+    # know the apps that group pairs.
+    scope = models.JSONField(default=dict)
+    description = models.CharField(max_length=300, blank=True)
+    batch_size = models.PositiveIntegerField(default=32)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0.0, help_text="Time spent labeling (model calls and writes).")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.labeler} on {self.description or self.scope}"
+
+    @property
+    def pairs_per_second(self) -> float | None:
+        return self.done / self.seconds if self.seconds else None
+
+    @property
+    def cost(self) -> float:
+        """Estimated from the labeler's prices: per million tokens, or per GPU-hour."""
+        prices = self.labeler.params
+        return (
+            self.tokens_in / 1e6 * prices.get("price_per_million_input_tokens", 0.0)
+            + self.tokens_out / 1e6 * prices.get("price_per_million_output_tokens", 0.0)
+            + self.seconds / 3600 * prices.get("price_per_gpu_hour", 0.0)
+        )

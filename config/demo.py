@@ -1,0 +1,109 @@
+"""The demo: Brightwater Labs' intranet (invented for this project), its queries, a benchmark
+ready to grade, and logins. Loading it again changes nothing."""
+
+import json
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from annotate.models import Benchmark, BenchmarkItem
+from labeling.importers import documents_import, qrels_import, queries_import
+from labeling.models import Pair
+
+DEMO_DIR = settings.BASE_DIR / "demo"
+CORPUS = "brightwater"
+BENCHMARK = "brightwater-demo"
+# (username, is_staff, is_superuser)
+USERS = [("admin", True, True), ("reviewer", False, False)] + [(f"annotator{i}", False, False) for i in (1, 2, 3)]
+
+GUIDELINES = """\
+You are grading results of **Brightwater Labs' intranet search**. For each pair, read the query,
+then the document (its title, path, author and date count too), and give one grade:
+
+| key | grade | when |
+|---|---|---|
+| `3` | Perfectly relevant | the document is dedicated to the query and holds the exact answer |
+| `2` | Highly relevant | it answers the query, but partly, or buried among other text |
+| `1` | Related | on the query's topic, but it does not answer it |
+| `0` | Irrelevant | nothing to do with the query |
+
+Judge what the searcher wanted. A policy from the wrong year, a runbook for another database
+or notes from another quarter are at most *related*. Don't look things up elsewhere: grade
+the page in front of you. When unsure between two grades, pick the lower one and say why in
+the comment box.
+"""
+
+
+@dataclass
+class DemoSummary:
+    documents: int
+    queries: int
+    pairs: int
+    gold: int
+    logins: dict[str, str]
+
+
+def _logins() -> dict[str, str]:
+    # Random per install, kept out of git in var/, so a demo never runs on a published password.
+    path = Path(settings.VAR_DIR) / "demo-logins.json"
+    logins = json.loads(path.read_text()) if path.exists() else {}
+    for username, *_ in USERS:
+        logins.setdefault(username, secrets.token_urlsafe(9))
+    path.write_text(json.dumps(logins, indent=2))
+    path.chmod(0o600)
+    return logins
+
+
+def _gold_pairs(grades: list[tuple[int, int]]) -> dict[int, int]:
+    """One clear-cut pair per query as gold: a perfect match or an irrelevant one, in turn."""
+    query_of = dict(Pair.objects.filter(id__in=[p for p, _ in grades]).values_list("id", "query_id"))
+    gold: dict[int, int] = {}
+    for index, query_id in enumerate(sorted(set(query_of.values()))):
+        wanted = 3 if index % 2 == 0 else 0
+        for pair_id, grade in grades:
+            if query_of[pair_id] == query_id and grade == wanted:
+                gold[pair_id] = grade
+                break
+    return gold
+
+
+@transaction.atomic
+def demo_load(*, demo_dir: Path = DEMO_DIR) -> DemoSummary:
+    documents = documents_import(path=demo_dir / "corpus", corpus_name=CORPUS)
+    queries = queries_import(path=demo_dir / "queries.tsv", corpus_name=CORPUS)
+    pairs = qrels_import(path=demo_dir / "qrels.txt", corpus_name=CORPUS, return_grades=True)
+
+    benchmark, _ = Benchmark.objects.update_or_create(
+        name=BENCHMARK,
+        defaults={"title": "Brightwater intranet search (demo)", "guidelines": GUIDELINES, "judgments_required": 3},
+    )
+    gold = _gold_pairs(pairs.grades)
+    # Query by query (one context at a time is faster to grade), documents shuffled within a
+    # query so the file's best-first order does not leak into the grading order.
+    order = {p.id: (p.query_id, random.Random(p.id).random()) for p in Pair.objects.filter(id__in=[i for i, _ in pairs.grades])}
+    ranked = sorted(order, key=order.get)
+    BenchmarkItem.objects.bulk_create(
+        [BenchmarkItem(benchmark=benchmark, pair_id=pair_id, position=i, gold_grade=gold.get(pair_id))
+         for i, pair_id in enumerate(ranked)],
+        update_conflicts=True,
+        unique_fields=["benchmark", "pair"],
+        update_fields=["position", "gold_grade"],
+    )
+
+    logins = _logins()
+    User = get_user_model()
+    for username, is_staff, is_superuser in USERS:
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"is_staff": is_staff, "is_superuser": is_superuser}
+        )
+        if created or not user.check_password(logins[username]):
+            user.set_password(logins[username])
+            user.save()
+    return DemoSummary(
+        documents=documents.read, queries=queries.read, pairs=len(ranked), gold=len(gold), logins=logins
+    )

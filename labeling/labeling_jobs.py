@@ -1,0 +1,91 @@
+"""Labeling as a job: a labeler grades a set of pairs in batches on a worker.
+
+Each batch's labels and the job's counters are written in one transaction, so a worker killed
+at any point resumes from the pairs still without a label: no duplicates, nothing lost.
+"""
+
+import time
+from collections.abc import Callable
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .labelers import backend_for
+from .labelers.base import LabelerBackend
+from .models import Labeler, LabelingJob, ModelLabel
+from .selectors import pair_inputs, pairs_in_scope, pairs_unlabeled
+
+
+def labeling_queue(*, labeler: Labeler) -> str:
+    # Replaying a recorded run is bookkeeping; every other backend runs a model.
+    return "default" if labeler.backend == Labeler.Backend.RECORDED else "gpu"
+
+
+def labeling_job_create(*, labeler: Labeler, scope: dict, description: str = "", batch_size: int | None = None,
+                        enqueue: bool = True) -> LabelingJob:
+    total = pairs_in_scope(scope=scope).count()
+    if not total:
+        raise ValueError(f"no pairs match {description or scope}")
+    job = LabelingJob.objects.create(
+        labeler=labeler, scope=scope, description=description, total=total,
+        batch_size=batch_size or labeler.params.get("batch_size", 32),
+    )
+    if enqueue:
+        from .tasks import label_job  # tasks import this module
+
+        transaction.on_commit(lambda: label_job.apply_async((job.id,), queue=labeling_queue(labeler=labeler)))
+    return job
+
+
+def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None,
+                     on_batch: Callable[[LabelingJob], None] | None = None) -> LabelingJob:
+    """Label every pair of the job's scope that this labeler has not labeled yet."""
+    job = LabelingJob.objects.select_related("labeler").get(id=job_id)
+    if job.status in (LabelingJob.Status.SUCCEEDED, LabelingJob.Status.CANCELLED):
+        return job
+    LabelingJob.objects.filter(id=job.id).update(
+        status=LabelingJob.Status.RUNNING, started_at=job.started_at or timezone.now(), error=""
+    )
+    labeler = job.labeler
+    try:
+        backend = backend or backend_for(labeler)
+        todo = pairs_unlabeled(scope=job.scope, labeler=labeler).order_by("id").values_list("id", flat=True)
+        while batch := list(todo[: job.batch_size]):
+            if LabelingJob.objects.filter(id=job.id, status=LabelingJob.Status.CANCELLED).exists():
+                return LabelingJob.objects.get(id=job.id)
+            started = time.perf_counter()
+            labels = backend.label(pair_inputs(pair_ids=batch))
+            with transaction.atomic():
+                ModelLabel.objects.bulk_create(
+                    [
+                        ModelLabel(
+                            pair_id=pair_id, labeler=labeler, grade=label.grade, distribution=label.distribution,
+                            expected_grade=label.expected_grade, prompt_version=backend.prompt_version,
+                            latency_ms=label.latency_ms, tokens_in=label.tokens_in, tokens_out=label.tokens_out,
+                        )
+                        for pair_id, label in zip(batch, labels, strict=True)
+                    ],
+                    ignore_conflicts=True,  # a redelivered batch finds its labels already there
+                )
+                LabelingJob.objects.filter(id=job.id).update(
+                    done=F("done") + len(batch),
+                    tokens_in=F("tokens_in") + sum(label.tokens_in for label in labels),
+                    tokens_out=F("tokens_out") + sum(label.tokens_out for label in labels),
+                    seconds=F("seconds") + (time.perf_counter() - started),
+                )
+            if on_batch:
+                on_batch(LabelingJob.objects.get(id=job.id))
+    except Exception as exc:
+        LabelingJob.objects.filter(id=job.id).update(
+            status=LabelingJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+        raise
+    LabelingJob.objects.filter(id=job.id).update(status=LabelingJob.Status.SUCCEEDED, finished_at=timezone.now())
+    return LabelingJob.objects.get(id=job.id)
+
+
+def labeling_job_cancel(*, job: LabelingJob) -> None:
+    LabelingJob.objects.filter(id=job.id, status__in=[LabelingJob.Status.QUEUED, LabelingJob.Status.RUNNING]).update(
+        status=LabelingJob.Status.CANCELLED, finished_at=timezone.now()
+    )

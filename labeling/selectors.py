@@ -1,0 +1,55 @@
+"""Reads of the labeling core."""
+
+from collections.abc import Sequence
+
+from django.db.models import QuerySet
+
+from .labelers.base import PairInput
+from .models import Judgment, Labeler, ModelLabel, Pair
+
+
+def pairs_in_scope(*, scope: dict) -> QuerySet[Pair]:
+    return Pair.objects.filter(**scope)
+
+
+def pairs_unlabeled(*, scope: dict, labeler: Labeler) -> QuerySet[Pair]:
+    return pairs_in_scope(scope=scope).exclude(model_labels__labeler=labeler)
+
+
+def pair_inputs(*, pair_ids: Sequence[int]) -> list[PairInput]:
+    """What a labeler sees of these pairs, in the order of `pair_ids`."""
+    pairs = Pair.objects.filter(id__in=pair_ids).select_related("query", "document")
+    by_id = {pair.id: pair for pair in pairs}
+    inputs = []
+    for pair_id in pair_ids:
+        pair = by_id[pair_id]
+        doc = pair.document
+        inputs.append(
+            PairInput(
+                query=pair.query.text,
+                text=doc.text,
+                title=doc.title,
+                path=doc.path,
+                author=doc.author,
+                modified=doc.modified_at.date().isoformat() if doc.modified_at else "",
+                url=doc.url,
+                source=doc.source,
+                pair_id=pair.id,
+                document_id=doc.external_id,
+                query_id=pair.query.external_id,
+            )
+        )
+    return inputs
+
+
+def grades_by_pair(*, annotator=None, labeler: Labeler | None = None, scope: dict | None = None) -> dict[int, tuple]:
+    """pair id -> (query external id, grade, expected grade) for one annotator or one labeler."""
+    if annotator is not None:
+        rows = Judgment.objects.filter(annotator=annotator).values_list("pair_id", "pair__query__external_id", "grade", "grade")
+    else:
+        rows = ModelLabel.objects.filter(labeler=labeler).values_list(
+            "pair_id", "pair__query__external_id", "grade", "expected_grade"
+        )
+    if scope:
+        rows = rows.filter(**{f"pair__{key}": value for key, value in scope.items()})
+    return {pair_id: (qid, grade, float(expected)) for pair_id, qid, grade, expected in rows.iterator(chunk_size=5000)}
