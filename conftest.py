@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,7 +64,7 @@ def worker_env(tmp_path):
 
 class WorkerProcess:
     def __init__(self, env: dict, queues: str, log_path):
-        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.log_path = log_path
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
@@ -72,14 +73,13 @@ class WorkerProcess:
             cwd=settings.BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() takes the pool too
         )
-        self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.output()}")
-            if app.control.ping(timeout=0.5):
+            if app.control.ping(destination=[self.name], timeout=0.5):
                 return
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()}")
 
@@ -113,7 +113,8 @@ def celery_worker_process(transactional_db, worker_env, tmp_path):
 
     def start(queues: str = "default,gpu") -> WorkerProcess:
         worker = WorkerProcess(worker_env, queues, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
+        started.append(worker)  # before waiting, so a worker that never gets ready is stopped too
+        worker.wait_ready()
         return worker
 
     start.started = started
