@@ -1,18 +1,72 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import Benchmark, BenchmarkItem
+from .models import Benchmark, BenchmarkItem, Lease, Membership, Skip
+from .services import benchmark_counts_refresh
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+    fields = ["user", "guidelines_seen_at", "judged_regular", "judged_gold", "judged_calibration"]
+    readonly_fields = ["guidelines_seen_at", "judged_regular", "judged_gold", "judged_calibration"]
 
 
 @admin.register(Benchmark)
 class BenchmarkAdmin(admin.ModelAdmin):
-    list_display = ["name", "title", "judgments_required", "created_at"]
+    list_display = ["name", "title", "judgments_required", "gold_rate", "regular_count", "gold_count",
+                     "calibration_count", "created_at"]
     search_fields = ["name", "title"]
+    readonly_fields = ["regular_count", "gold_count", "calibration_count"]
+    inlines = [MembershipInline]
+    actions = ["refresh_counts"]
+
+    @admin.action(description="Recount items and judgments (after importing judgments or editing items)")
+    def refresh_counts(self, request, queryset):
+        for benchmark in queryset:
+            benchmark_counts_refresh(benchmark=benchmark, judgment_counts=True)
+        self.message_user(request, f"Recounted {queryset.count()} benchmark(s).", messages.SUCCESS)
 
 
 @admin.register(BenchmarkItem)
 class BenchmarkItemAdmin(admin.ModelAdmin):
-    list_display = ["benchmark", "pair", "gold_grade", "position"]
-    list_filter = ["benchmark"]
+    list_display = ["benchmark", "pair", "gold_grade", "is_calibration", "judgment_count", "position"]
+    list_filter = ["benchmark", "is_calibration"]
     list_select_related = ["benchmark", "pair__query", "pair__document"]
     raw_id_fields = ["pair"]
+    readonly_fields = ["judgment_count"]
+    show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        benchmark_counts_refresh(benchmark=obj.benchmark)
+
+    def delete_model(self, request, obj):
+        benchmark = obj.benchmark
+        super().delete_model(request, obj)
+        benchmark_counts_refresh(benchmark=benchmark)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["benchmark", "user", "judged_regular", "judged_gold", "judged_calibration", "guidelines_seen_at"]
+    list_filter = ["benchmark"]
+    list_select_related = ["benchmark", "user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["judged_regular", "judged_gold", "judged_calibration"]
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = ["item", "annotator", "created_at", "expires_at"]
+    list_select_related = ["item", "annotator"]
+    raw_id_fields = ["item"]
+    show_full_result_count = False
+
+
+@admin.register(Skip)
+class SkipAdmin(admin.ModelAdmin):
+    list_display = ["item", "annotator", "created_at"]
+    list_select_related = ["item", "annotator"]
+    raw_id_fields = ["item"]
     show_full_result_count = False

@@ -1,35 +1,199 @@
+"""The human workflow's records: benchmarks, their items, who belongs to them, and the queue's
+leases and skips.
+
+Sized for a million pairs per benchmark: the queue reads one partial index
+(`benchmarkitem_queue`) ordered the way it serves pairs, and a per-item judgment count kept in
+the same transaction as each judgment, so no request counts judgments over the whole benchmark.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from labeling.grades import Grade
 from labeling.models import Pair
 
 
-class Benchmark(models.Model):
+class CountersMixin:
+    """Counter columns change only through `F()` updates in the services; a plain `save()` of a
+    row that exists (the admin's, for one) leaves them alone instead of writing a stale value."""
+
+    counter_fields: tuple[str, ...] = ()
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.counter_fields
+            ]
+        super().save(*args, **kwargs)
+
+
+class Benchmark(CountersMixin, models.Model):
     """A named set of pairs that people grade, several annotators per pair."""
 
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200, blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown, shown before the first pair.")
-    judgments_required = models.PositiveSmallIntegerField(default=3)
+    judgments_required = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)], help_text="Judgments per pair (overlap)."
+    )
+    gold_rate = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of an annotator's pairs drawn from the gold pairs (each annotator grades each gold pair once).",
+    )
     pairs = models.ManyToManyField(Pair, through="BenchmarkItem", related_name="benchmarks")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="member_benchmarks", blank=True
+    )
+    # Item counts by kind, kept by benchmark_counts_refresh (items change rarely; the progress
+    # bars read these instead of counting a million rows).
+    regular_count = models.PositiveIntegerField(default=0, editable=False)
+    gold_count = models.PositiveIntegerField(default=0, editable=False)
+    calibration_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    counter_fields = ("regular_count", "gold_count", "calibration_count")
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("grade_benchmark", "Can grade the benchmarks they belong to"),
+            ("view_all_benchmarks", "Can see and grade every benchmark"),
+            ("view_agreement", "Can see agreement dashboards"),
+            ("review_pair", "Can adjudicate disagreements"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="benchmark_gold_rate_range"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.name
 
 
-class BenchmarkItem(models.Model):
+class BenchmarkItem(CountersMixin, models.Model):
+    class Kind(models.TextChoices):
+        REGULAR = "regular", "Regular"
+        GOLD = "gold", "Gold"
+        CALIBRATION = "calibration", "Calibration"
+
     benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="items", db_index=False)
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="benchmark_items")
     # Gold items carry a known grade and are mixed into annotators' queues to check them.
     gold_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
+    # Calibration items: every annotator grades all of them, before any other pair.
+    is_calibration = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=0)
+    # Judgments of the pair, kept in the transaction of each judgment and undo (and corrected
+    # under the row lock whenever the queue leases the item): the queue's hint, never its proof.
+    judgment_count = models.PositiveIntegerField(default=0, editable=False)
+
+    counter_fields = ("judgment_count",)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["benchmark", "pair"], name="benchmarkitem_unique_pair"),
         ]
+        indexes = [
+            # The queue: regular items of a benchmark, those with most judgments first (finish
+            # pairs in progress), then in position order; the scan stops at the first free one.
+            models.Index(
+                fields=["benchmark", "-judgment_count", "position", "id"],
+                name="benchmarkitem_queue",
+                condition=Q(is_calibration=False, gold_grade__isnull=True),
+            ),
+            models.Index(
+                fields=["benchmark", "position", "id"],
+                name="benchmarkitem_gold",
+                condition=Q(is_calibration=False, gold_grade__isnull=False),
+            ),
+            models.Index(
+                fields=["benchmark", "position", "id"],
+                name="benchmarkitem_calibration",
+                condition=Q(is_calibration=True),
+            ),
+        ]
         ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark_id}:{self.pair_id}"
+
+    @property
+    def kind(self) -> str:
+        if self.is_calibration:
+            return self.Kind.CALIBRATION
+        return self.Kind.REGULAR if self.gold_grade is None else self.Kind.GOLD
+
+
+class Membership(CountersMixin, models.Model):
+    """A person who may grade a benchmark, with their running counts (the progress bar and the
+    gold rate read these; they change in the transaction of each judgment and undo)."""
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="benchmark_memberships")
+    guidelines_seen_at = models.DateTimeField(null=True, blank=True)
+    judged_regular = models.PositiveIntegerField(default=0, editable=False)
+    judged_gold = models.PositiveIntegerField(default=0, editable=False)
+    judged_calibration = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    counter_fields = ("judged_regular", "judged_gold", "judged_calibration")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.benchmark}"
+
+    @property
+    def judged(self) -> int:
+        return self.judged_regular + self.judged_gold + self.judged_calibration
+
+
+class Lease(models.Model):
+    """An item held for one annotator while they grade it; it lapses at `expires_at`.
+
+    For a regular item, judgments plus leases that have not lapsed never exceed the benchmark's
+    judgments_required: every lease is written while holding the item's row lock.
+    """
+
+    item = models.ForeignKey(BenchmarkItem, on_delete=models.CASCADE, related_name="leases", db_index=False)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    created_at = models.DateTimeField(help_text="When the pair was first shown (time spent counts from here).")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="lease_unique_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} holds {self.item} until {self.expires_at:%H:%M:%S}"
+
+
+class Skip(models.Model):
+    """An annotator passed on an item; it comes back to them only when nothing else is left."""
+
+    item = models.ForeignKey(BenchmarkItem, on_delete=models.CASCADE, related_name="skips", db_index=False)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="skip_unique_annotator"),
+        ]
+
+
+class BenchmarkStats(models.Model):
+    """The agreement dashboard's figures for one benchmark, as last computed in the background
+    (annotate.dashboard): the page reads this row, never the judgments."""
+
+    benchmark = models.OneToOneField(Benchmark, on_delete=models.CASCADE, related_name="stats")
+    payload = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"stats of {self.benchmark_id} at {self.computed_at:%Y-%m-%d %H:%M:%S}"

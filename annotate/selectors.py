@@ -1,18 +1,25 @@
 """Reads for the human workflow."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from statistics import median_low
 
+from django.db import connection
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, Sum
+
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
 from labeling.models import Judgment
 
-from .models import Benchmark
+from .models import Benchmark, BenchmarkItem, Lease, Membership, Skip
+
+RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
 
 
-def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
-    """Each judged benchmark pair's consensus grade and its number of judgments, streamed.
+def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, str, str, int, int]]:
+    """(pair id, qid, docid, consensus grade, number of judgments) per judged pair, streamed.
 
     Consensus is the median, ties between the two middle grades going to the lower one
     (median_low): conservative, a pair counts as relevant only if half the judges say at
@@ -26,7 +33,211 @@ def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SI
         .values_list("pair_id", "pair__query__external_id", "pair__document__external_id", "grade")
         .iterator(chunk_size=chunk_size)
     )
-    for _, group in groupby(judgments, key=itemgetter(0)):
+    for pair_id, group in groupby(judgments, key=itemgetter(0)):
         rows = list(group)  # one pair's judgments: a handful
         grades = [grade for *_, grade in rows]
-        yield {"qid": rows[0][1], "docid": rows[0][2], "grade": median_low(grades), "judgments": len(grades)}
+        yield pair_id, rows[0][1], rows[0][2], median_low(grades), len(grades)
+
+
+def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
+    """Each judged benchmark pair's consensus grade and its number of judgments, for export."""
+    for _, qid, docid, grade, n in _consensus(benchmark, chunk_size):
+        yield {"qid": qid, "docid": docid, "grade": grade, "judgments": n}
+
+
+def benchmark_consensus_grades(*, benchmark: Benchmark) -> dict[int, int]:
+    """pair id -> consensus grade: "the human grade" for evaluation and review."""
+    return {pair_id: grade for pair_id, _, _, grade, _ in _consensus(benchmark)}
+
+
+# --- who sees what ---------------------------------------------------------------------------
+
+def user_sees_all_benchmarks(*, user) -> bool:
+    return user.is_active and (user.is_superuser or user.has_perm("annotate.view_all_benchmarks"))
+
+
+def benchmarks_visible_to(*, user) -> QuerySet[Benchmark]:
+    """Every benchmark for admins and reviewers; an annotator's own benchmarks otherwise."""
+    if not user.is_authenticated or not user.is_active:
+        return Benchmark.objects.none()
+    if user_sees_all_benchmarks(user=user):
+        return Benchmark.objects.all()
+    return Benchmark.objects.filter(memberships__user=user)
+
+
+def benchmark_visible_get(*, user, name: str) -> Benchmark:
+    """The benchmark if `user` may see it; Benchmark.DoesNotExist otherwise (a benchmark one
+    does not belong to is indistinguishable from one that does not exist)."""
+    return benchmarks_visible_to(user=user).get(name=name)
+
+
+def user_can_grade(*, user) -> bool:
+    return user.is_active and (user.is_superuser or user.has_perm("annotate.grade_benchmark"))
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+def _judged_by(annotator) -> Exists:
+    return Exists(Judgment.objects.filter(pair_id=OuterRef("pair_id"), annotator=annotator))
+
+
+def _skipped_by(annotator) -> Exists:
+    return Exists(Skip.objects.filter(item_id=OuterRef("pk"), annotator=annotator))
+
+
+def queue_candidates_sql(*, benchmark: Benchmark, annotator_id: int, now: datetime, skipped: bool = False,
+                         exclude: Sequence[int] = (), limit: int = 1, lock: bool = False) -> tuple[str, list]:
+    """The queue's scan, as SQL and parameters (one text for PostgreSQL and SQLite): regular
+    items the annotator may take next, in serving order. Short of the required judgments once
+    live leases are counted, not judged by the annotator, and (unless `skipped`) not skipped by
+    them; `skipped=True` gives only their skipped ones, for when nothing else is left.
+
+    Most judgments first, so pairs in progress complete before new ones start, then by
+    position: the order and the kind filter of the partial index benchmarkitem_queue, so the
+    scan reads the index in order and stops at the first row that qualifies (no sort, no count
+    over the benchmark). Per row reached, three index probes: the judgment's unique (pair,
+    annotator), the skip's and the lease's unique (item, annotator). `lock` adds FOR UPDATE
+    SKIP LOCKED where the database has it; the caller re-checks the row it locked.
+
+    Hand-written because this is the hot path: the same query through the ORM costs several
+    milliseconds of Python to build on every request.
+    """
+    q = connection.ops.quote_name
+    item, judgment, skip, lease = (q(m._meta.db_table) for m in (BenchmarkItem, Judgment, Skip, Lease))
+    columns = ", ".join(f"i.{q(f.column)}" for f in BenchmarkItem._meta.concrete_fields)
+    excluded = f" AND i.{q('id')} NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
+    sql = (
+        f"SELECT {columns} FROM {item} i"
+        f" WHERE i.{q('benchmark_id')} = %s AND i.{q('gold_grade')} IS NULL AND NOT i.{q('is_calibration')}"
+        f" AND i.{q('judgment_count')} < %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.{q('pair_id')} = i.{q('pair_id')} AND j.{q('annotator_id')} = %s)"
+        f" AND {'' if skipped else 'NOT '}EXISTS (SELECT 1 FROM {skip} s WHERE s.{q('item_id')} = i.{q('id')} AND s.{q('annotator_id')} = %s)"
+        f" AND i.{q('judgment_count')} + (SELECT COUNT(*) FROM {lease} l WHERE l.{q('item_id')} = i.{q('id')}"
+        f" AND l.{q('expires_at')} > %s AND l.{q('annotator_id')} <> %s) < %s"
+        f"{excluded}"
+        f" ORDER BY i.{q('judgment_count')} DESC, i.{q('position')}, i.{q('id')}"
+        f" LIMIT {int(limit)}"
+    )
+    if lock and connection.features.has_select_for_update_skip_locked:
+        sql += " FOR UPDATE OF i SKIP LOCKED"
+    required = benchmark.judgments_required
+    at = connection.ops.adapt_datetimefield_value(now)
+    params = [benchmark.pk, required, annotator_id, annotator_id, at, annotator_id, required, *exclude]
+    return sql, params
+
+
+def queue_candidates(*, benchmark: Benchmark, annotator, now: datetime, skipped: bool = False,
+                     exclude: Sequence[int] = (), limit: int = 1, lock: bool = False) -> list[BenchmarkItem]:
+    """The first `limit` items of the queue's scan (queue_candidates_sql)."""
+    sql, params = queue_candidates_sql(benchmark=benchmark, annotator_id=annotator.pk, now=now, skipped=skipped,
+                                       exclude=exclude, limit=limit, lock=lock)
+    return list(BenchmarkItem.objects.raw(sql, params))
+
+
+def special_candidates(*, benchmark: Benchmark, annotator, kind: str) -> QuerySet[BenchmarkItem]:
+    """Calibration or gold items `annotator` has not graded, in position order. Every annotator
+    grades each of them once, so they have no cap and need no lock. A skipped gold pair is not
+    offered again; a skipped calibration pair comes back after the others (calibration is
+    not optional)."""
+    items = BenchmarkItem.objects.filter(benchmark=benchmark).filter(~_judged_by(annotator))
+    if kind == BenchmarkItem.Kind.CALIBRATION:
+        return (items.filter(is_calibration=True).alias(skipped=_skipped_by(annotator))
+                .order_by("skipped", "position", "id"))
+    if kind == BenchmarkItem.Kind.GOLD:
+        return items.filter(~_skipped_by(annotator), is_calibration=False, gold_grade__isnull=False).order_by("position", "id")
+    raise ValueError(f"not a special kind: {kind!r}")
+
+
+# --- what an annotator sees of their own work ------------------------------------------------
+
+def judgments_recent(*, benchmark: Benchmark, annotator, limit: int = RECENT_EDITABLE) -> QuerySet[Judgment]:
+    """The annotator's latest grades in this benchmark, newest first: read from their index on
+    (annotator, -updated_at), stopped after `limit` (no sort of all their judgments)."""
+    in_benchmark = BenchmarkItem.objects.filter(benchmark=benchmark, pair_id=OuterRef("pair_id"))
+    return (
+        Judgment.objects.filter(annotator=annotator)
+        .filter(Exists(in_benchmark))
+        .select_related("pair__query", "pair__document")
+        .defer("pair__document__text", "pair__document__extra")  # the list shows titles only
+        .order_by("-updated_at")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    mine: int  # my judgments in this benchmark (every kind)
+    mine_total: int  # pairs I could grade here
+    done: int  # judgments toward the benchmark's required ones (regular items)
+    total: int  # regular items x judgments required
+
+    @staticmethod
+    def _percent(part: int, whole: int) -> int:
+        return min(100, round(100 * part / whole)) if whole else 0
+
+    @property
+    def mine_percent(self) -> int:
+        return self._percent(self.mine, self.mine_total)
+
+    @property
+    def percent(self) -> int:
+        return self._percent(self.done, self.total)
+
+
+def progress_get(*, benchmark: Benchmark, annotator) -> Progress:
+    """Both progress bars from counters: the members' rows (tens) and the benchmark's counts;
+    nothing here reads the items or the judgments."""
+    membership = Membership.objects.filter(benchmark=benchmark, user=annotator).first()
+    done = Membership.objects.filter(benchmark=benchmark).aggregate(n=Sum("judged_regular"))["n"] or 0
+    total = benchmark.regular_count * benchmark.judgments_required
+    return Progress(
+        mine=membership.judged if membership else 0,
+        mine_total=benchmark.regular_count + benchmark.gold_count + benchmark.calibration_count,
+        done=min(done, total),
+        total=total,
+    )
+
+
+# --- for the admin's dashboard ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GoldAccuracy:
+    annotator_id: int
+    username: str
+    graded: int  # gold pairs graded
+    exact: int  # graded exactly as the gold grade
+    within_one: int  # at most one grade away
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.exact / self.graded if self.graded else None
+
+    @property
+    def within_one_rate(self) -> float | None:
+        return self.within_one / self.graded if self.graded else None
+
+
+def gold_accuracy(*, benchmark: Benchmark) -> list[GoldAccuracy]:
+    """Each annotator's accuracy on the benchmark's gold pairs (calibration pairs excluded),
+    by username. Reads only gold items' judgments: a small set."""
+    gold = BenchmarkItem.objects.filter(
+        benchmark=benchmark, is_calibration=False, gold_grade__isnull=False, pair_id=OuterRef("pair_id")
+    ).values("gold_grade")[:1]
+    rows = (
+        Judgment.objects.filter(
+            pair__benchmark_items__benchmark=benchmark,
+            pair__benchmark_items__is_calibration=False,
+            pair__benchmark_items__gold_grade__isnull=False,
+        )
+        .annotate(gold=Subquery(gold))
+        .values_list("annotator_id", "annotator__username", "grade", "gold")
+    )
+    tallies: dict[int, list] = {}
+    for annotator_id, username, grade, gold_grade in rows.iterator(chunk_size=CHUNK_SIZE):
+        tally = tallies.setdefault(annotator_id, [username, 0, 0, 0])
+        tally[1] += 1
+        tally[2] += grade == gold_grade
+        tally[3] += abs(grade - gold_grade) <= 1
+    return sorted(
+        (GoldAccuracy(annotator_id=a, username=u, graded=n, exact=e, within_one=w) for a, (u, n, e, w) in tallies.items()),
+        key=lambda g: g.username,
+    )

@@ -12,14 +12,24 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotate.models import Benchmark, BenchmarkItem
+from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, user_role_set
+from annotate.services import benchmark_counts_refresh, membership_add
 from labeling.importers import documents_import, qrels_import, queries_import
-from labeling.models import Pair
+from labeling.models import Labeler, Pair
 
 DEMO_DIR = settings.BASE_DIR / "demo"
 CORPUS = "brightwater"
 BENCHMARK = "brightwater-demo"
-# (username, is_staff, is_superuser)
-USERS = [("admin", True, True), ("reviewer", False, False)] + [(f"annotator{i}", False, False) for i in (1, 2, 3)]
+# The offline models as a distillation run's generator and teacher: they prove the mechanics
+# (SmolLM2-135M is a poor judge); production points a teacher at a large model's endpoint.
+LABELERS = [
+    {"name": "smollm2-generator", "role": Labeler.Role.GENERATOR},
+    {"name": "smollm2-teacher", "role": Labeler.Role.TEACHER, "params": {"batch_size": 8, "max_doc_tokens": 256}},
+]
+# (username, is_staff, is_superuser, role)
+USERS = [("admin", True, True, ADMIN), ("reviewer", False, False, REVIEWER)] + [
+    (f"annotator{i}", False, False, ANNOTATOR) for i in (1, 2, 3)
+]
 
 GUIDELINES = """\
 You are grading results of **Brightwater Labs' intranet search**. For each pair, read the query,
@@ -94,16 +104,26 @@ def demo_load(*, demo_dir: Path = DEMO_DIR) -> DemoSummary:
         unique_fields=["benchmark", "pair"],
         update_fields=["position", "gold_grade"],
     )
+    benchmark_counts_refresh(benchmark=benchmark, judgment_counts=True)
+    for spec in LABELERS:
+        Labeler.objects.get_or_create(
+            name=spec["name"],
+            defaults={"role": spec["role"], "backend": Labeler.Backend.LOCAL_LM, "model_ref": "smollm2-135m-instruct",
+                      "params": spec.get("params", {})},
+        )
 
     logins = _logins()
     User = get_user_model()
-    for username, is_staff, is_superuser in USERS:
+    for username, is_staff, is_superuser, role in USERS:
         user, created = User.objects.get_or_create(
             username=username, defaults={"is_staff": is_staff, "is_superuser": is_superuser}
         )
         if created or not user.check_password(logins[username]):
             user.set_password(logins[username])
             user.save()
+        user_role_set(user=user, role=role)
+        if role == ANNOTATOR:
+            membership_add(benchmark=benchmark, users=[user])
     return DemoSummary(
         documents=documents.read, queries=queries.read, pairs=len(ranked), gold=len(gold), logins=logins
     )

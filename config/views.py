@@ -1,13 +1,14 @@
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from annotate.models import Benchmark
+from annotate.selectors import benchmarks_visible_to
 from labeling.models import Corpus
 
 from .health import health_report
 
 
+@login_not_required
 def health(request):
     report = health_report()
     # The web tier is serviceable with the database and broker up; a missing worker is
@@ -16,10 +17,9 @@ def health(request):
     return JsonResponse(report, status=200 if serviceable else 503)
 
 
-@login_required
 def home(request):
     return render(
         request,
         "home.html",
-        {"benchmarks": Benchmark.objects.all()[:50], "corpora": Corpus.objects.all()[:50]},
+        {"benchmarks": benchmarks_visible_to(user=request.user)[:50], "corpora": Corpus.objects.all()[:50]},
     )

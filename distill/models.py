@@ -2,18 +2,13 @@ from django.conf import settings
 from django.db import models
 
 from annotate.models import Benchmark
-from labeling.models import Corpus
+from labeling.models import Corpus, JobStatus
 
 
 class Run(models.Model):
     """A distillation run: synthesize, mine, teach, train, evaluate."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = JobStatus
 
     class Stage(models.TextChoices):
         SYNTHESIZE = "synthesize", "Synthesize queries"
@@ -33,6 +28,9 @@ class Run(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)
+    # The worker executing the current stage, and when it last made progress (labeling.workers).
+    owner = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -15,6 +15,7 @@ from .labelers import backend_for
 from .labelers.base import LabelerBackend
 from .models import Labeler, LabelingJob, ModelLabel
 from .selectors import pair_inputs, pairs_in_scope, pairs_unlabeled
+from .workers import job_claim, jobs_orphaned, resumer
 
 
 def labeling_queue(*, labeler: Labeler) -> str:
@@ -38,12 +39,17 @@ def labeling_job_create(*, labeler: Labeler, scope: dict, description: str = "",
     return job
 
 
-def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None,
+def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None, owner: str = "",
                      on_batch: Callable[[LabelingJob], None] | None = None) -> LabelingJob:
-    """Label every pair of the job's scope that this labeler has not labeled yet."""
+    """Label every pair of the job's scope that this labeler has not labeled yet.
+
+    `owner` is the worker running it (labeling.workers); empty when run in the foreground.
+    """
     job = LabelingJob.objects.select_related("labeler").get(id=job_id)
     if job.status in (LabelingJob.Status.SUCCEEDED, LabelingJob.Status.CANCELLED):
         return job
+    if owner and not job_claim(LabelingJob, job.id, me=owner):
+        return job  # a live worker has it already
     LabelingJob.objects.filter(id=job.id).update(
         status=LabelingJob.Status.RUNNING, started_at=job.started_at or timezone.now(), error=""
     )
@@ -73,6 +79,7 @@ def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None,
                     tokens_in=F("tokens_in") + sum(label.tokens_in for label in labels),
                     tokens_out=F("tokens_out") + sum(label.tokens_out for label in labels),
                     seconds=F("seconds") + (time.perf_counter() - started),
+                    heartbeat_at=timezone.now(),
                 )
             if on_batch:
                 on_batch(LabelingJob.objects.get(id=job.id))
@@ -83,6 +90,16 @@ def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None,
         raise
     LabelingJob.objects.filter(id=job.id).update(status=LabelingJob.Status.SUCCEEDED, finished_at=timezone.now())
     return LabelingJob.objects.get(id=job.id)
+
+
+@resumer
+def labeling_jobs_resume(me: str) -> None:
+    """Enqueue again the running jobs whose worker died."""
+    from .tasks import label_job
+
+    running = LabelingJob.objects.filter(status=LabelingJob.Status.RUNNING).exclude(owner="").select_related("labeler")
+    for job in jobs_orphaned(running, me=me):
+        label_job.apply_async((job.id,), queue=labeling_queue(labeler=job.labeler))
 
 
 def labeling_job_cancel(*, job: LabelingJob) -> None:

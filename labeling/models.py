@@ -72,6 +72,8 @@ class Query(models.Model):
     generator = models.ForeignKey(
         "Labeler", null=True, blank=True, on_delete=models.SET_NULL, related_name="generated_queries"
     )
+    # What produced the query ("run-12"): a distillation run finds its queries and pairs by it.
+    batch = models.CharField(max_length=100, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -188,15 +190,20 @@ class ModelLabel(models.Model):
         ]
 
 
+class JobStatus(models.TextChoices):
+    """The life of a background job: labeling jobs here, distillation runs in distill."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class LabelingJob(models.Model):
     """A labeler grading a set of pairs, in batches, on a worker; its progress and its cost."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = JobStatus
 
     labeler = models.ForeignKey(Labeler, on_delete=models.CASCADE, related_name="jobs")
     # The pairs, as Pair filter lookups ({"benchmarks__name": "demo"}), so labeling need not
@@ -211,6 +218,9 @@ class LabelingJob(models.Model):
     tokens_out = models.BigIntegerField(default=0)
     seconds = models.FloatField(default=0.0, help_text="Time spent labeling (model calls and writes).")
     error = models.TextField(blank=True)
+    # The worker executing it, and when it last made progress (labeling.workers).
+    owner = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -47,7 +47,6 @@ def _trec_set(path) -> set[tuple[str, str, int]]:
         return {(qid, docid, int(grade)) for qid, _, docid, grade in (line.split() for line in fh if line.strip())}
 
 
-@pytest.mark.slow
 @pytest.mark.django_db
 def test_dl19_imports_are_complete_idempotent_and_round_trip(dl19_dir, tmp_path):
     printed = _import_all(dl19_dir)

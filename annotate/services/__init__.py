@@ -1,0 +1,36 @@
+"""Business logic of the human workflow: typed, keyword-only functions named <noun>_<verb>."""
+
+from .benchmarks import (
+    benchmark_counts_refresh,
+    benchmark_create,
+    benchmark_import,
+    benchmark_items_add,
+    benchmark_sample_stratified,
+    guidelines_accept,
+    membership_add,
+    membership_remove,
+    pairs_by_query,
+)
+from .queue import (
+    NotEditable,
+    PairFull,
+    QueueError,
+    Submitted,
+    Undone,
+    judgment_regrade,
+    judgment_submit,
+    judgment_undo,
+    lease_duration,
+    lease_renew,
+    membership_for,
+    pair_next_for_annotator,
+    pair_skip,
+)
+
+__all__ = [
+    "NotEditable", "PairFull", "QueueError", "Submitted", "Undone",
+    "benchmark_counts_refresh", "benchmark_create", "benchmark_import", "benchmark_items_add",
+    "benchmark_sample_stratified", "guidelines_accept", "judgment_regrade", "judgment_submit", "judgment_undo",
+    "lease_duration", "lease_renew", "membership_add", "membership_for", "membership_remove",
+    "pair_next_for_annotator", "pair_skip", "pairs_by_query",
+]

@@ -1,0 +1,326 @@
+"""The grading queue: lease the next pair, grade it, skip it, undo and re-grade.
+
+The invariant, for every regular item: judgments + leases that have not lapsed <= the
+benchmark's judgments_required. Everything that adds to either side (a lease taken, renewed
+or revived; a judgment) first takes the item's row lock and then counts again, with a clock
+read after the lock, in a fresh statement:
+
+- PostgreSQL: the queue scans candidates with SELECT ... FOR UPDATE SKIP LOCKED, so
+  annotators racing for pairs never wait on each other; under READ COMMITTED the re-count
+  after the lock sees every change committed before it.
+- SQLite: select_for_update is a no-op, but every transaction here begins IMMEDIATE
+  (settings), so writers are serialised and the same re-count is exact.
+
+A double submit finds the first judgment and changes nothing (the unique (pair, annotator)
+constraint backs this up), so it is harmless.
+"""
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from labeling.grades import GRADES
+from labeling.models import Judgment
+
+from ..models import Benchmark, BenchmarkItem, Lease, Membership, Skip
+from ..selectors import RECENT_EDITABLE, judgments_recent, queue_candidates, special_candidates
+
+DEFAULT_LEASE_SECONDS = 300
+TAKE_ATTEMPTS = 20  # candidates re-checked after locking before the queue gives up this time
+LOCKED_RETRY_SECONDS = 0.005  # backoff step while the only candidates are being leased by others
+COUNTER = {
+    BenchmarkItem.Kind.REGULAR: "judged_regular",
+    BenchmarkItem.Kind.GOLD: "judged_gold",
+    BenchmarkItem.Kind.CALIBRATION: "judged_calibration",
+}
+
+
+class QueueError(Exception):
+    """A grading action that cannot be done; the message is for the annotator."""
+
+
+class PairFull(QueueError):
+    pass
+
+
+class NotEditable(QueueError):
+    pass
+
+
+def lease_duration() -> timedelta:
+    """How long a pair stays held without activity (setting ANNOTATE_LEASE_SECONDS)."""
+    return timedelta(seconds=int(getattr(settings, "ANNOTATE_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)))
+
+
+def _clock(now: datetime | None) -> datetime:
+    # Callers pass `now` only in tests; otherwise the clock is read after the lock is held.
+    return now if now is not None else timezone.now()
+
+
+def _lock(item_id: int, benchmark: Benchmark) -> BenchmarkItem:
+    return BenchmarkItem.objects.select_for_update(of=("self",)).get(pk=item_id, benchmark=benchmark)
+
+
+def _room(item: BenchmarkItem, annotator, now: datetime, required: int) -> bool:
+    """With the item locked: may `annotator` hold a slot on it? Counts the real judgments and the
+    other annotators' live leases, and corrects the item's stored count if it drifted (a
+    judgment imported, or made through another benchmark sharing the pair)."""
+    judged = list(Judgment.objects.filter(pair_id=item.pair_id).values_list("annotator_id", flat=True))
+    if len(judged) != item.judgment_count:
+        BenchmarkItem.objects.filter(pk=item.pk).update(judgment_count=len(judged))
+        item.judgment_count = len(judged)
+    if annotator.pk in judged:
+        return False
+    if item.kind != BenchmarkItem.Kind.REGULAR:
+        return True
+    others = Lease.objects.filter(item=item, expires_at__gt=now).exclude(annotator=annotator).count()
+    return len(judged) + others < required
+
+
+def _lease_new(item: BenchmarkItem, annotator, now: datetime) -> Lease:
+    """A fresh lease (the annotator holds none on this item: _resume cleared theirs)."""
+    return Lease.objects.create(item=item, annotator=annotator, created_at=now, expires_at=now + lease_duration())
+
+
+def _lease_extend(lease: Lease, item: BenchmarkItem, now: datetime) -> Lease:
+    """The same lease, held longer; its created_at (when the pair was first shown) stays."""
+    lease.expires_at = now + lease_duration()
+    Lease.objects.filter(pk=lease.pk).update(expires_at=lease.expires_at)
+    lease.item = item
+    return lease
+
+
+def membership_for(*, benchmark: Benchmark, annotator) -> Membership:
+    """The annotator's membership row; admins and reviewers grading a benchmark they were not
+    added to get one on their first pair (access is checked by the caller)."""
+    membership, _ = Membership.objects.get_or_create(benchmark=benchmark, user=annotator)
+    return membership
+
+
+def _membership_count(benchmark: Benchmark, annotator, field: str, step: int) -> None:
+    value = F(field) + 1 if step > 0 else Greatest(F(field) - 1, Value(0))
+    rows = Membership.objects.filter(benchmark=benchmark, user=annotator)
+    if not rows.update(**{field: value}) and step > 0:
+        _, created = Membership.objects.get_or_create(benchmark=benchmark, user=annotator, defaults={field: 1})
+        if not created:  # made by a concurrent request of the same person
+            rows.update(**{field: value})
+
+
+def _resume(benchmark: Benchmark, annotator, now: datetime | None) -> Lease | None:
+    """The newest live lease the annotator holds here (a reload, or the pair an undo brought
+    back), renewed. Lapsed ones are dropped."""
+    mine = list(Lease.objects.filter(annotator=annotator, item__benchmark=benchmark).order_by("-created_at", "-id"))
+    if not mine:
+        return None
+    # One statement, in id order: two transactions locking overlapping items never deadlock.
+    items = {
+        item.pk: item
+        for item in BenchmarkItem.objects.select_for_update(of=("self",))
+        .filter(pk__in=[lease.item_id for lease in mine]).order_by("pk")
+    }
+    current = _clock(now)  # after the locks
+    live = {lease.pk for lease in Lease.objects.filter(pk__in=[lease.pk for lease in mine], expires_at__gt=current)}
+    judged = set(
+        Judgment.objects.filter(annotator=annotator, pair_id__in=[i.pair_id for i in items.values()])
+        .values_list("pair_id", flat=True)
+    )
+    for lease in mine:
+        item = items[lease.item_id]
+        if lease.pk in live and item.pair_id not in judged:
+            Lease.objects.filter(pk__in=[m.pk for m in mine if m.pk not in live or items[m.item_id].pair_id in judged]).delete()
+            return _lease_extend(lease, item, current)
+    Lease.objects.filter(pk__in=[lease.pk for lease in mine]).delete()  # lapsed, or graded already
+    return None
+
+
+def _take_special(benchmark: Benchmark, annotator, kind: str, now: datetime | None) -> Lease | None:
+    item = special_candidates(benchmark=benchmark, annotator=annotator, kind=kind).first()
+    return _lease_new(item, annotator, _clock(now)) if item is not None else None
+
+
+def _take_regular(benchmark: Benchmark, annotator, now: datetime | None, *, skipped: bool) -> Lease | None:
+    required = benchmark.judgments_required
+    passed: list[int] = []
+    for attempt in range(TAKE_ATTEMPTS):
+        scan = {"benchmark": benchmark, "annotator": annotator, "skipped": skipped, "exclude": passed}
+        found = queue_candidates(**scan, now=_clock(now), lock=True)
+        if not found:
+            # SKIP LOCKED also passes over rows other annotators are leasing this very moment;
+            # if such a row exists it may still have room once they commit: look again shortly
+            # rather than report an empty queue (never block on the lock: no deadlock to fear).
+            if connection.features.has_select_for_update_skip_locked and queue_candidates(**scan, now=_clock(now)):
+                time.sleep(LOCKED_RETRY_SECONDS * (attempt + 1))
+                continue
+            return None
+        item = found[0]
+        current = _clock(now)  # after the lock
+        if _room(item, annotator, current, required):
+            return _lease_new(item, annotator, current)
+        passed.append(item.pk)  # filled up between the scan and the lock
+    return None
+
+
+def pair_next_for_annotator(*, benchmark: Benchmark, annotator, now: datetime | None = None,
+                            rng: random.Random | None = None) -> Lease | None:
+    """Lease the pair `annotator` grades next in `benchmark`, or None when nothing is left for
+    them. In order: the live lease they already hold; the calibration pairs (every annotator
+    grades all, first); then a gold pair with probability gold_rate (while they have gold pairs
+    left); else a regular pair from the queue (pairs in progress first), and only when none is
+    left, a regular pair they skipped earlier.
+
+    Takes a lease, so it is a service, though it reads like a selector; the lease lapses after
+    ANNOTATE_LEASE_SECONDS without activity.
+    """
+    rng = rng or random
+    with transaction.atomic():
+        membership = membership_for(benchmark=benchmark, annotator=annotator)
+        lease = _resume(benchmark, annotator, now)
+        # The counters say whether calibration or gold pairs may be left for this annotator
+        # (skipped ones aside); only then is the index asked which.
+        if lease is None and membership.judged_calibration < benchmark.calibration_count:
+            lease = _take_special(benchmark, annotator, BenchmarkItem.Kind.CALIBRATION, now)
+        if (lease is None and membership.judged_gold < benchmark.gold_count and benchmark.gold_rate > 0
+                and rng.random() < benchmark.gold_rate):
+            lease = _take_special(benchmark, annotator, BenchmarkItem.Kind.GOLD, now)
+        if lease is None:
+            lease = _take_regular(benchmark, annotator, now, skipped=False)
+        if lease is None:
+            lease = _take_regular(benchmark, annotator, now, skipped=True)
+    return lease
+
+
+def lease_renew(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | None = None) -> bool:
+    """Keep a pair held while its annotator is active (the page calls this as they work). A
+    lapsed lease is revived if the pair still has room. False when it is gone."""
+    with transaction.atomic():
+        try:
+            item = _lock(item_id, benchmark)
+        except BenchmarkItem.DoesNotExist:
+            return False
+        current = _clock(now)
+        lease = Lease.objects.filter(item=item, annotator=annotator).first()
+        if lease is None:
+            return False
+        if lease.expires_at > current or _room(item, annotator, current, benchmark.judgments_required):
+            Lease.objects.filter(pk=lease.pk).update(expires_at=current + lease_duration())
+            return True
+        lease.delete()
+        return False
+
+
+@dataclass(frozen=True)
+class Submitted:
+    judgment: Judgment
+    created: bool  # False: a double submit, the first judgment stands
+
+
+def judgment_submit(*, benchmark: Benchmark, annotator, item_id: int, grade: int, comment: str = "",
+                    input_method: str = Judgment.InputMethod.CLICK, now: datetime | None = None) -> Submitted:
+    """Record `annotator`'s grade of an item they were shown. Idempotent: if they already
+    graded the pair, that judgment stands and nothing changes. A regular pair whose lease
+    lapsed is still accepted while it has room; otherwise PairFull (someone else took the slot).
+    Time spent counts from when the lease was first taken (the pair shown)."""
+    if grade not in GRADES:
+        raise ValueError(f"grade must be one of {GRADES}, not {grade!r}")
+    if input_method not in Judgment.InputMethod.values:
+        raise ValueError(f"unknown input method {input_method!r}")
+    with transaction.atomic():
+        try:
+            item = _lock(item_id, benchmark)
+        except BenchmarkItem.DoesNotExist:
+            raise QueueError("That pair is not in this benchmark.") from None
+        current = _clock(now)
+        lease = Lease.objects.filter(item=item, annotator=annotator).first()
+        existing = Judgment.objects.filter(pair_id=item.pair_id, annotator=annotator).first()
+        if existing is not None:
+            if lease is not None:
+                lease.delete()
+            return Submitted(existing, created=False)
+        holds = lease is not None and lease.expires_at > current
+        if not holds and not _room(item, annotator, current, benchmark.judgments_required):
+            if lease is not None:
+                lease.delete()
+            raise PairFull("This pair was handed to someone else while you were away; here is the next one.")
+        seconds = (current - lease.created_at).total_seconds() if lease is not None else None
+        try:
+            with transaction.atomic():
+                judgment = Judgment.objects.create(
+                    pair_id=item.pair_id, annotator=annotator, grade=grade, comment=comment.strip(),
+                    input_method=input_method, seconds=seconds,
+                )
+        except IntegrityError:  # graded at this moment through another benchmark sharing the pair
+            Lease.objects.filter(item=item, annotator=annotator).delete()
+            return Submitted(Judgment.objects.get(pair_id=item.pair_id, annotator=annotator), created=False)
+        BenchmarkItem.objects.filter(pk=item.pk).update(
+            judgment_count=Judgment.objects.filter(pair_id=item.pair_id).count()
+        )
+        _membership_count(benchmark, annotator, COUNTER[item.kind], +1)
+        Lease.objects.filter(item=item, annotator=annotator).delete()
+        Skip.objects.filter(item=item, annotator=annotator).delete()
+    return Submitted(judgment, created=True)
+
+
+def pair_skip(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | None = None) -> None:
+    """Pass on a pair: its lease is released and it is offered to this annotator again only
+    when nothing else is left for them."""
+    with transaction.atomic():
+        item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
+        if item is None:
+            raise QueueError("That pair is not in this benchmark.")
+        Lease.objects.filter(item=item, annotator=annotator).delete()
+        Skip.objects.update_or_create(item=item, annotator=annotator, defaults={"created_at": _clock(now)})
+
+
+@dataclass(frozen=True)
+class Undone:
+    item: BenchmarkItem
+    grade: int
+    comment: str
+
+
+def judgment_undo(*, benchmark: Benchmark, annotator, now: datetime | None = None) -> Undone | None:
+    """Take back the annotator's latest grade here (the one given or changed last, as the
+    recent list shows them): the judgment goes and the pair is leased to
+    them again, ahead of the pair they were on (which they keep). The counts stay within the
+    cap: one judgment fewer, one lease more. None when there is nothing to undo."""
+    with transaction.atomic():
+        latest = judgments_recent(benchmark=benchmark, annotator=annotator, limit=1).first()
+        if latest is None:
+            return None
+        item = BenchmarkItem.objects.select_for_update(of=("self",)).get(benchmark=benchmark, pair_id=latest.pair_id)
+        deleted, _ = Judgment.objects.filter(pk=latest.pk).delete()
+        if not deleted:  # undone by a concurrent request
+            return None
+        BenchmarkItem.objects.filter(pk=item.pk).update(
+            judgment_count=Judgment.objects.filter(pair_id=item.pair_id).count()
+        )
+        _membership_count(benchmark, annotator, COUNTER[item.kind], -1)
+        current = _clock(now)
+        # Newest lease, so it is served before the pair the annotator was on.
+        Lease.objects.filter(item=item, annotator=annotator).delete()
+        Lease.objects.create(item=item, annotator=annotator, created_at=current, expires_at=current + lease_duration())
+    return Undone(item=item, grade=latest.grade, comment=latest.comment)
+
+
+def judgment_regrade(*, benchmark: Benchmark, annotator, judgment_id: int, grade: int,
+                     input_method: str = Judgment.InputMethod.CLICK, now: datetime | None = None) -> Judgment:
+    """Change one of the annotator's last RECENT_EDITABLE grades in this benchmark."""
+    if grade not in GRADES:
+        raise ValueError(f"grade must be one of {GRADES}, not {grade!r}")
+    if input_method not in Judgment.InputMethod.values:
+        raise ValueError(f"unknown input method {input_method!r}")
+    with transaction.atomic():
+        recent = {j.pk: j for j in judgments_recent(benchmark=benchmark, annotator=annotator)}
+        judgment = recent.get(judgment_id)
+        if judgment is None:
+            raise NotEditable(f"Only your last {RECENT_EDITABLE} grades can be changed.")
+        Judgment.objects.filter(pk=judgment.pk).update(grade=grade, input_method=input_method, updated_at=_clock(now))
+        judgment.refresh_from_db()
+    return judgment

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "annotate"
+
+urlpatterns = [
+    path("benchmarks/", views.benchmark_list, name="benchmark_list"),
+    path("benchmarks/<slug:name>/grade/", views.grade, name="grade"),
+    path("benchmarks/<slug:name>/guidelines/", views.guidelines, name="guidelines"),
+    path("benchmarks/<slug:name>/undo/", views.undo, name="undo"),
+    path("benchmarks/<slug:name>/judgments/<int:judgment_id>/", views.regrade, name="regrade"),
+    path("benchmarks/<slug:name>/lease/", views.lease_renew, name="lease_renew"),
+    # The agreement dashboard (issue 4, item 5): figures from annotate.dashboard, cached.
+    path("benchmarks/<slug:name>/agreement/", views.agreement, name="agreement"),
+]

@@ -1,0 +1,202 @@
+"""The grading pages: parse, call a service or selector, render. With htmx a POST answers the
+`#pair` fragment (the next pair, the progress, the recent grades); without JavaScript it
+redirects to the grading page, which shows the next pair."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling.grades import DEFINITIONS, Grade
+
+from . import dashboard, services
+from .forms import GradeForm, LeaseForm, RegradeForm
+from .models import Benchmark, BenchmarkItem
+from .selectors import (
+    RECENT_EDITABLE,
+    benchmark_visible_get,
+    benchmarks_visible_to,
+    judgments_recent,
+    progress_get,
+    user_can_grade,
+)
+
+GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for g in Grade]
+GRADE_LABEL = {g.value: g.label for g in Grade}
+
+
+def _benchmark(request, name: str) -> Benchmark:
+    if not user_can_grade(user=request.user):
+        raise PermissionDenied("You have no grading role.")
+    try:
+        return benchmark_visible_get(user=request.user, name=name)
+    except Benchmark.DoesNotExist:
+        raise Http404("No such benchmark.") from None
+
+
+def _grade_url(benchmark: Benchmark) -> str:
+    return reverse("annotate:grade", args=[benchmark.name])
+
+
+def _needs_guidelines(benchmark: Benchmark, user) -> bool:
+    membership = services.membership_for(benchmark=benchmark, annotator=user)
+    return bool(benchmark.guidelines.strip()) and membership.guidelines_seen_at is None
+
+
+def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | None = None) -> dict:
+    lease = services.pair_next_for_annotator(benchmark=benchmark, annotator=request.user)
+    item = lease.item if lease else None
+    pair = None
+    if item is not None:
+        item = BenchmarkItem.objects.select_related("pair__query", "pair__document").get(pk=item.pk)
+        pair = item.pair
+    progress = progress_get(benchmark=benchmark, annotator=request.user)
+    recent = [
+        {"judgment": j, "label": GRADE_LABEL[j.grade]}
+        for j in judgments_recent(benchmark=benchmark, annotator=request.user)
+    ]
+    return {
+        "benchmark": benchmark,
+        "lease": lease,
+        "item": item,
+        # Blind grading: never the gold grade, a model's label or anyone else's grade.
+        "is_calibration": bool(item and item.is_calibration),
+        "query": pair.query if pair else None,
+        "document": pair.document if pair else None,
+        "grades": GRADES,
+        "progress": progress,
+        "recent": recent,
+        "recent_limit": RECENT_EDITABLE,
+        "undone": undone,
+        "lease_seconds": int(services.lease_duration().total_seconds()),
+    }
+
+
+def _answer(request, benchmark: Benchmark, *, undone: services.Undone | None = None):
+    """After a POST: the next pair as a fragment for htmx, a redirect for a plain form."""
+    if request.htmx:
+        return render(request, "annotate/grade.html#pair", _pair_context(request, benchmark, undone=undone))
+    return redirect(_grade_url(benchmark), permanent=False)
+
+
+@login_required
+@require_GET
+def benchmark_list(request):
+    benchmarks = list(benchmarks_visible_to(user=request.user).order_by("name"))
+    rows = [{"benchmark": b, "progress": progress_get(benchmark=b, annotator=request.user)} for b in benchmarks]
+    return render(request, "annotate/benchmark_list.html", {"rows": rows, "can_grade": user_can_grade(user=request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def guidelines(request, name: str):
+    benchmark = _benchmark(request, name)
+    if request.method == "POST":
+        services.guidelines_accept(benchmark=benchmark, annotator=request.user)
+        return redirect(_grade_url(benchmark))
+    first_time = _needs_guidelines(benchmark, request.user)
+    return render(request, "annotate/guidelines.html", {"benchmark": benchmark, "first_time": first_time,
+                                                        "grades": GRADES})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def grade(request, name: str):
+    benchmark = _benchmark(request, name)
+    if request.method == "GET":
+        if _needs_guidelines(benchmark, request.user):
+            return redirect("annotate:guidelines", name=benchmark.name)
+        return render(request, "annotate/grade.html", _pair_context(request, benchmark))
+    form = GradeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return _answer(request, benchmark)
+    data = form.cleaned_data
+    try:
+        if data["action"] == "skip":
+            services.pair_skip(benchmark=benchmark, annotator=request.user, item_id=data["item"])
+        else:
+            services.judgment_submit(
+                benchmark=benchmark, annotator=request.user, item_id=data["item"], grade=data["grade"],
+                comment=data["comment"], input_method=data["input_method"],
+            )
+    except services.QueueError as exc:
+        messages.warning(request, str(exc))
+    return _answer(request, benchmark)
+
+
+@login_required
+@require_POST
+def undo(request, name: str):
+    benchmark = _benchmark(request, name)
+    undone = services.judgment_undo(benchmark=benchmark, annotator=request.user)
+    if undone is None:
+        messages.info(request, "Nothing to undo.")
+    else:
+        messages.info(request, f"Undone: you had graded this {undone.grade} · {GRADE_LABEL[undone.grade]}. Grade it again.")
+    return _answer(request, benchmark, undone=undone)
+
+
+@login_required
+@require_POST
+def regrade(request, name: str, judgment_id: int):
+    benchmark = _benchmark(request, name)
+    form = RegradeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Pick a grade (0-3).")
+        return _answer(request, benchmark)
+    try:
+        judgment = services.judgment_regrade(
+            benchmark=benchmark, annotator=request.user, judgment_id=judgment_id, grade=form.cleaned_data["grade"],
+            input_method=form.cleaned_data["input_method"] or "click",
+        )
+    except services.QueueError as exc:
+        messages.warning(request, str(exc))
+    else:
+        messages.success(request, f"Changed to {judgment.grade} · {GRADE_LABEL[judgment.grade]}.")
+    return _answer(request, benchmark)
+
+
+@login_required
+@require_POST
+def lease_renew(request, name: str):
+    """The page's heartbeat while its annotator is active: 204, or 409 when the pair is gone."""
+    benchmark = _benchmark(request, name)
+    form = LeaseForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(status=400)
+    held = services.lease_renew(benchmark=benchmark, annotator=request.user, item_id=form.cleaned_data["item"])
+    return HttpResponse(status=204 if held else 409)
+
+
+def _agreement_benchmark(request, name: str) -> Benchmark:
+    if not (request.user.is_active and request.user.has_perm("annotate.view_agreement")):
+        raise PermissionDenied("Agreement figures are for reviewers and admins.")
+    try:
+        return benchmark_visible_get(user=request.user, name=name)
+    except Benchmark.DoesNotExist:
+        raise Http404("No such benchmark.") from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def agreement(request, name: str):
+    """The agreement dashboard: the cached figures, a background refresh when they are missing
+    or stale (GET) or when asked for (POST, the Refresh button)."""
+    benchmark = _agreement_benchmark(request, name)
+    if request.method == "POST":
+        dashboard.benchmark_stats_enqueue(benchmark=benchmark, force=True)
+        if not request.htmx:
+            messages.info(request, "Refresh queued: the figures update in a moment.")
+            return redirect("annotate:agreement", name=benchmark.name)
+    stats = dashboard.benchmark_stats_get(benchmark=benchmark)
+    pending = request.method == "POST" or dashboard.benchmark_stats_is_stale(stats=stats)
+    if pending and request.method == "GET":
+        dashboard.benchmark_stats_enqueue(benchmark=benchmark)
+    context = {"benchmark": benchmark, "stats": stats, "data": stats.payload if stats else None, "pending": pending,
+               "stale_seconds": dashboard.STALE_SECONDS}
+    template = "annotate/dashboard.html#stats" if request.htmx else "annotate/dashboard.html"
+    return render(request, template, context)

@@ -1,0 +1,42 @@
+"""A run's configuration: defaults, merged with what the admin chose."""
+
+from copy import deepcopy
+
+from .models import Run
+
+DEFAULTS = {
+    "generator": "smollm2-generator",  # Labeler names
+    "teacher": "smollm2-teacher",
+    "student_base": "minilm-l6",  # model registry name or folder
+    "seed": 13,
+    "synthesize": {
+        "seed_documents": 20,
+        "queries_per_document": 2,
+        "kinds": ["known_item", "informational", "metadata"],
+        "min_words": 2,
+        "max_words": 16,
+        "batch_size": 8,
+    },
+    "mine": {"bm25_negatives": 4, "random_negatives": 1},
+    "teach": {"batch_size": 8},
+    "train": {"epochs": 2, "learning_rate": 3e-5, "batch_size": 16, "max_length": 192, "validation_fraction": 0.2},
+}
+
+STAGES = [Run.Stage.SYNTHESIZE, Run.Stage.MINE, Run.Stage.TEACH, Run.Stage.TRAIN, Run.Stage.EVALUATE]
+# Model stages go to GPU workers; mining is CPU work.
+QUEUES = {stage: "gpu" for stage in STAGES} | {Run.Stage.MINE: "default"}
+
+
+def config_merge(overrides: dict) -> dict:
+    merged = deepcopy(DEFAULTS)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def run_batch(run: Run) -> str:
+    """The tag on the run's queries (Query.batch); their pairs are the run's training pairs."""
+    return f"run-{run.id}"

@@ -1,0 +1,121 @@
+"""Stages 3-5 (teach, train, evaluate) and the map from stage to service.
+
+Teaching and evaluation are labeling jobs (labeling.labeling_jobs): they skip what is labeled,
+so a resumed stage only labels the rest.
+"""
+
+import random
+from pathlib import Path
+
+from django.conf import settings
+
+from labeling.labeling_jobs import labeling_job_create, labeling_job_run
+from labeling.metrics import agreement_report
+from labeling.models import Labeler, LabelingJob, ModelLabel
+from labeling.selectors import pair_inputs
+
+from .config import run_batch
+from .mining import pairs_mine
+from .models import Run
+from .runs import stage_progress
+from .synthesis import queries_synthesize
+
+
+def _labeling_stage(run: Run, stage: str, labeler: Labeler, scope: dict, key: str, batch_size: int = 16) -> LabelingJob:
+    """Run (or resume) the labeling job this stage keeps under progress[stage][key]."""
+    entry = Run.objects.get(id=run.id).progress.get(stage, {})
+    job = LabelingJob.objects.filter(id=entry.get(key)).first()
+    if job is None:
+        job = labeling_job_create(labeler=labeler, scope=scope, description=f"{run.name}: {stage}",
+                                  batch_size=batch_size, enqueue=False)
+        stage_progress(run.id, stage, done=entry.get("done", 0), total=entry.get("total", job.total), extra={key: job.id})
+
+    def relay(job: LabelingJob) -> None:
+        stage_progress(run.id, stage, done=job.done, total=job.total)
+
+    return labeling_job_run(job_id=job.id, on_batch=relay)
+
+
+def pairs_teach(run: Run) -> None:
+    teacher = Labeler.objects.get(name=run.config["teacher"])
+    _labeling_stage(run, Run.Stage.TEACH, teacher, {"query__batch": run_batch(run)}, "job",
+                    batch_size=run.config["teach"]["batch_size"])
+
+
+def student_train_stage(run: Run) -> None:
+    from .training import TrainExample, student_train  # torch: only on the workers that train
+
+    cfg = run.config["train"]
+    teacher = Labeler.objects.get(name=run.config["teacher"])
+    labels = list(ModelLabel.objects.filter(labeler=teacher, pair__query__batch=run_batch(run))
+                  .values_list("pair_id", "pair__query_id", "distribution").order_by("pair_id"))
+    if not labels:
+        raise ValueError("the teacher labeled no pair of this run")
+    inputs = {p.pair_id: p for p in pair_inputs(pair_ids=[pair_id for pair_id, _, _ in labels])}
+    # Validation split by query, never by pair: a query's pairs all land on one side.
+    query_ids = sorted({query_id for _, query_id, _ in labels})
+    random.Random(run.config["seed"]).shuffle(query_ids)
+    n_val = max(1, round(len(query_ids) * cfg["validation_fraction"])) if len(query_ids) > 1 else 0
+    held = set(query_ids[:n_val])
+    examples = [TrainExample(pair=inputs[pair_id], target=dist) for pair_id, query_id, dist in labels if query_id not in held]
+    validation = [TrainExample(pair=inputs[pair_id], target=dist) for pair_id, query_id, dist in labels if query_id in held]
+    out_dir = Path(settings.MODEL_DIR) / "students" / f"run-{run.id}"
+
+    def relay(done: int, total: int) -> None:
+        stage_progress(run.id, Run.Stage.TRAIN, done=done, total=total)
+
+    result = student_train(examples=examples, validation=validation, base_model=run.config["student_base"],
+                           out_dir=out_dir, params=cfg, on_progress=relay)
+    student, _ = Labeler.objects.update_or_create(
+        name=f"student-run-{run.id}",
+        defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.CROSS_ENCODER, "model_ref": str(out_dir),
+                  "params": {"max_length": cfg["max_length"]}},
+    )
+    Run.objects.filter(id=run.id).update(
+        metrics={**Run.objects.get(id=run.id).metrics, "train": {**result.metrics, "seconds": result.seconds,
+                                                                  "student": student.name, "examples": len(examples),
+                                                                  "validation": len(validation)}}
+    )
+
+
+def run_evaluate(run: Run) -> None:
+    from annotate.selectors import benchmark_consensus_grades
+
+    if run.benchmark is None:
+        stage_progress(run.id, Run.Stage.EVALUATE, done=0, total=0, extra={"note": "no benchmark chosen"})
+        return
+    scope = {"benchmarks": run.benchmark.id}
+    teacher = Labeler.objects.get(name=run.config["teacher"])
+    student = Labeler.objects.get(name=f"student-run-{run.id}")
+    jobs = {name: _labeling_stage(run, Run.Stage.EVALUATE, labeler, scope, f"{name}_job")
+            for name, labeler in (("teacher", teacher), ("student", student))}
+    consensus = benchmark_consensus_grades(benchmark=run.benchmark)
+    labels = {
+        name: {p: (g, e) for p, g, e in ModelLabel.objects.filter(labeler=labeler, pair__benchmarks=run.benchmark)
+               .values_list("pair_id", "grade", "expected_grade")}
+        for name, labeler in (("teacher", teacher), ("student", student))
+    }
+    query_of = dict(run.benchmark.pairs.values_list("id", "query__external_id"))
+    judged = sorted(consensus.keys() & labels["teacher"].keys() & labels["student"].keys())
+    metrics = {"benchmark_pairs": len(query_of), "judged_pairs": len(judged)}
+    if judged:
+        for name in ("teacher", "student"):
+            metrics[name] = agreement_report(
+                query_ids=[query_of[p] for p in judged], reference=[consensus[p] for p in judged],
+                predicted=[labels[name][p][0] for p in judged], expected=[labels[name][p][1] for p in judged],
+            )
+    metrics["throughput"] = {
+        name: {"pairs_per_s": job.pairs_per_second, "seconds": job.seconds, "tokens_in": job.tokens_in,
+               "cost": job.cost}
+        for name, job in jobs.items()
+    }
+    Run.objects.filter(id=run.id).update(metrics={**Run.objects.get(id=run.id).metrics, "evaluate": metrics})
+
+
+SERVICES = {
+    Run.Stage.SYNTHESIZE: queries_synthesize,
+    Run.Stage.MINE: pairs_mine,
+    Run.Stage.TEACH: pairs_teach,
+    Run.Stage.TRAIN: student_train_stage,
+    Run.Stage.EVALUATE: run_evaluate,
+}

@@ -1,0 +1,50 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .forms import RunLaunchForm
+from .models import Run
+from .runs import run_cancel, run_launch, run_retry
+from .selectors import run_is_active, run_stage_rows
+
+
+@permission_required("distill.view_run")
+def run_list(request):
+    return render(request, "distill/run_list.html", {"runs": Run.objects.select_related("corpus", "benchmark")[:100]})
+
+
+@permission_required("distill.add_run")
+def run_new(request):
+    form = RunLaunchForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = run_launch(name=form.cleaned_data["name"], corpus=form.cleaned_data["corpus"],
+                         benchmark=form.cleaned_data["benchmark"], config=form.config(), user=request.user)
+        return redirect("distill:run_detail", run.id)
+    return render(request, "distill/run_new.html", {"form": form})
+
+
+@permission_required("distill.view_run")
+def run_detail(request, run_id: int):
+    run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
+    context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run)}
+    template = "distill/run_detail.html#status" if request.htmx else "distill/run_detail.html"
+    return render(request, template, context)
+
+
+@require_POST
+@permission_required("distill.change_run")
+def run_cancel_view(request, run_id: int):
+    run = get_object_or_404(Run, id=run_id)
+    if not run_cancel(run=run):
+        messages.warning(request, "The run had already ended.")
+    return redirect("distill:run_detail", run.id)
+
+
+@require_POST
+@permission_required("distill.change_run")
+def run_retry_view(request, run_id: int):
+    run = get_object_or_404(Run, id=run_id)
+    if not run_retry(run=run):
+        messages.warning(request, "Only a failed or cancelled run can be retried.")
+    return redirect("distill:run_detail", run.id)

@@ -1,0 +1,312 @@
+"""The fast student: an encoder reads (query, document) as one sequence and a head grades it.
+
+Segment A is the query, segment B the document as "title | author | modified | path" then its
+text on the next line (enterprise queries name metadata), truncated to `max_length` tokens from
+the document's end. The head is either
+
+- 4-way classification (num_labels=4): the softmax is the distribution over grades 0..3, or
+- regression (num_labels=1): one score s, read as an expected grade; the distribution is the
+  linear interpolation between the two grades around s (s=1.3 gives P(1)=0.7, P(2)=0.3), so
+  the expected grade equals s clipped to 0..3 exactly.
+
+A trained student is a normal transformers folder (AutoModelForSequenceClassification and its
+tokenizer). A bare encoder (a registry base model) gets a fresh 4-way head, seeded, so every
+load of it, and its ONNX export, is the same model.
+
+Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figures):
+- "torch": fp32, the reference.
+- "torch-bf16": bf16 weights. About twice fp32's speed where the CPU has AVX512-BF16 or AMX
+  (emulated, and slow, where it has neither), with grades that stay within 0.01 alpha of fp32's.
+- "onnx": ONNX Runtime fp32 with fused attention, LayerNorm and GELU; the same grades as fp32.
+- "onnx-int8": that graph with int8 dynamic quantization of the matmuls; the fastest on CPUs
+  with VNNI but lossy on MiniLM (a few grades in a hundred move), and a pair's grade can
+  depend on its batch, since activations share one scale per batch.
+The exported graphs are cached in MODEL_DIR (onnx_export).
+
+A student distilled by distill.training is such a folder plus a `student.json` head (see
+"Distilled students" below): it runs on the torch runtimes, and its calibrated thresholds
+decide the grade from the expected grade.
+"""
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..grades import GRADES
+from ..model_registry import model_path
+from .base import Label, PairInput, label_from_distribution
+
+PROMPT_VERSION = "cross-encoder-v1"
+RUNTIMES = ("torch", "torch-bf16", "onnx", "onnx-int8")
+HEAD_SEED = 0
+
+Batch = dict[str, np.ndarray]  # the tokenizer's model inputs, int64, batch x length
+Runner = Callable[[Batch], np.ndarray]  # logits, float, batch x num_labels
+
+
+def document_segment(pair: PairInput) -> str:
+    """Segment B. The four metadata slots keep their places (empty ones stay empty) so the
+    model can tell an author from a title; a document without any metadata is its text alone."""
+    meta = (pair.title, pair.author, pair.modified, pair.path)
+    return f"{' | '.join(meta)}\n{pair.text}" if any(meta) else pair.text
+
+
+def classifier_load(folder: Path, **kwargs):
+    """The sequence classifier in a folder; a bare encoder gets a seeded 4-way head."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    architectures = AutoConfig.from_pretrained(folder).architectures or []
+    if any(name.endswith("ForSequenceClassification") for name in architectures):
+        return AutoModelForSequenceClassification.from_pretrained(folder, **kwargs).eval()
+    with torch.random.fork_rng():  # the head's init draws from the global generator
+        torch.manual_seed(HEAD_SEED)
+        return AutoModelForSequenceClassification.from_pretrained(folder, num_labels=len(GRADES), **kwargs).eval()
+
+
+def grade_probabilities(logits: np.ndarray) -> np.ndarray:
+    """batch x 4 grade probabilities from the head's logits (see the module's docstring)."""
+    logits = logits.astype(np.float64)
+    if logits.shape[1] == len(GRADES):
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+    if logits.shape[1] == 1:
+        score = np.clip(logits[:, 0], GRADES[0], GRADES[-1])
+        low = np.minimum(np.floor(score).astype(int), GRADES[-1] - 1)
+        frac = score - low
+        probs = np.zeros((len(score), len(GRADES)))
+        rows = np.arange(len(score))
+        probs[rows, low], probs[rows, low + 1] = 1 - frac, frac
+        return probs
+    raise ValueError(f"a grade head has 4 outputs (classes) or 1 (regression), not {logits.shape[1]}")
+
+
+def torch_runner(folder: Path, *, bf16: bool, threads: int | None) -> Runner:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
+    model = classifier_load(folder, dtype=torch.bfloat16 if bf16 else torch.float32)
+
+    def run(batch: Batch) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model(**{key: torch.from_numpy(value) for key, value in batch.items()}).logits
+        return logits.float().numpy()
+
+    return run
+
+
+def onnx_runner(folder: Path, *, int8: bool, threads: int | None) -> Runner:
+    import onnxruntime as ort
+
+    from .onnx_export import onnx_model_file
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0  # 0: one per physical core
+    options.inter_op_num_threads = 1  # the graph is a chain: parallelism is within ops
+    session = ort.InferenceSession(
+        onnx_model_file(folder, int8=int8), options, providers=["CPUExecutionProvider"]
+    )
+    return lambda batch: session.run(None, batch)[0]
+
+
+class CrossEncoderBackend:
+    """Grades pairs with a cross-encoder: batched, sorted by length, padded per batch."""
+
+    prompt_version = PROMPT_VERSION
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        max_length: int = 192,
+        batch_size: int = 32,
+        runtime: str = "torch",
+        threads: int | None = None,
+    ):
+        from transformers import AutoTokenizer
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+        self.model_dir = Path(model_dir)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.runtime = runtime
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.student = student_config(self.model_dir)
+        if self.student is not None:
+            if not runtime.startswith("torch"):
+                raise ValueError(f"{self.model_dir} is a distilled student: it runs on the torch runtimes only")
+            self.run = student_runner(self.model_dir, self.student, bf16=runtime == "torch-bf16", threads=threads)
+        elif runtime.startswith("torch"):
+            self.run = torch_runner(self.model_dir, bf16=runtime == "torch-bf16", threads=threads)
+        else:
+            self.run = onnx_runner(self.model_dir, int8=runtime == "onnx-int8", threads=threads)
+
+    @classmethod
+    def from_labeler(cls, labeler) -> "CrossEncoderBackend":
+        """model_ref is a registry name or a folder; params hold the keyword arguments."""
+        if not labeler.model_ref:
+            raise ValueError(f"labeler {labeler.name!r} needs a model_ref: a registry name or a model folder")
+        return cls(model_path(labeler.model_ref), **labeler.params)
+
+    def encode(self, pairs: Sequence[PairInput]) -> list[dict[str, list[int]]]:
+        """Each pair's model inputs, unpadded. Only the document is cut, unless the query alone
+        takes over half the window: then both are (only_second cannot fit such a pair)."""
+        queries = [pair.query for pair in pairs]
+        documents = [document_segment(pair) for pair in pairs]
+        query_lengths = [len(ids) for ids in self.tokenizer(queries, add_special_tokens=False)["input_ids"]]
+        encoded: list[dict[str, list[int]]] = [{} for _ in pairs]
+        for strategy, keep in (("only_second", True), ("longest_first", False)):
+            indices = [i for i, n in enumerate(query_lengths) if (n <= self.max_length // 2) == keep]
+            if not indices:
+                continue
+            out = self.tokenizer(
+                [queries[i] for i in indices],
+                [documents[i] for i in indices],
+                truncation=strategy,
+                max_length=self.max_length,
+            )
+            for row, index in enumerate(indices):
+                encoded[index] = {name: out[name][row] for name in self.tokenizer.model_input_names}
+        return encoded
+
+    def label(self, pairs: Sequence[PairInput]) -> list[Label]:
+        if not pairs:
+            return []
+        started = time.perf_counter()
+        encoded = self.encode(pairs)
+        probs = np.zeros((len(pairs), len(GRADES)))
+        for chunk in self._length_batches(encoded):
+            probs[chunk] = grade_probabilities(self.run(self._pad([encoded[i] for i in chunk])))
+        share = (time.perf_counter() - started) * 1000 / max(len(pairs), 1)
+        labels = [
+            label_from_distribution(row, latency_ms=share, tokens_in=len(inputs["input_ids"]))
+            for row, inputs in zip(probs, encoded)
+        ]
+        if self.student is not None and self.student.get("thresholds"):
+            thresholds = np.asarray(self.student["thresholds"], dtype=float)
+            for label in labels:
+                label.grade = int(np.searchsorted(thresholds, label.expected_grade, side="right"))
+        return labels
+
+    def _length_batches(self, encoded: list[dict[str, list[int]]]) -> list[list[int]]:
+        """Indices in batches of similar length, so little of each batch is padding."""
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _pad(self, rows: list[dict[str, list[int]]]) -> Batch:
+        width = max(len(row["input_ids"]) for row in rows)
+        pad = {"input_ids": self.tokenizer.pad_token_id or 0}  # masks and segment ids pad with 0
+        batch = {name: np.full((len(rows), width), pad.get(name, 0), dtype=np.int64) for name in rows[0]}
+        for r, row in enumerate(rows):
+            for name, ids in row.items():
+                batch[name][r, : len(ids)] = ids
+        return batch
+
+
+# --- Distilled students (distill.training): a cross-encoder folder plus student.json ---------
+#
+# The folder is a sequence classifier with one output r, its tokenizer, and student.json:
+# {"format": "assessor-student-v1", "head": "hybrid" | "ordinal", "scale", "bias", "cutpoints"
+# (3, rising), "slope", "thresholds" (3, or null), "cls_token_id"}. The pair's score s is
+#   hybrid:  s = scale * cos(query, document) + bias + r
+#   ordinal: s = r
+# where cos is the base sentence encoder's (frozen, in the subfolder "similarity") cosine of the
+# mean-pooled query and document, each encoded alone as the base model was trained: the student
+# keeps its base model's similarity and the cross-encoder learns the teacher's grading on top.
+# The grades' distribution is a cumulative-logit model of s, P(grade > k) = sigmoid(slope *
+# (s - cutpoints[k])), so the expected grade rises with s; the `thresholds`, calibrated to the
+# teacher's grade distribution, turn the expected grade into the grade.
+
+STUDENT_FILE = "student.json"
+STUDENT_FORMAT = "assessor-student-v1"
+SIMILARITY_DIR = "similarity"
+
+
+def student_config(folder: Path) -> dict | None:
+    """A distilled student's head (student.json), or None for a plain sequence classifier."""
+    path = Path(folder) / STUDENT_FILE
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text())
+    if config.get("format") != STUDENT_FORMAT:
+        raise ValueError(f"{path}: unknown student format {config.get('format')!r}")
+    return config
+
+
+def ordinal_log_probs(score, cutpoints, slope):
+    """batch x 4 log P(grade = k) with P(grade > k) = sigmoid(slope * (score - cutpoints[k]))."""
+    import torch
+
+    above = torch.sigmoid(slope * (score.unsqueeze(-1) - cutpoints))
+    cumulative = torch.cat([torch.ones_like(above[:, :1]), above, torch.zeros_like(above[:, :1])], dim=-1)
+    return torch.log((cumulative[:, :-1] - cumulative[:, 1:]).clamp_min(1e-12))
+
+
+def segments_split(batch: dict, cls_id: int) -> tuple[dict, dict]:
+    """`[CLS] q [SEP] d [SEP]` (padded on the right) as `[CLS] q [SEP]` and `[CLS] d [SEP]`."""
+    import torch
+
+    ids, real, segment = batch["input_ids"], batch["attention_mask"].bool(), batch["token_type_ids"]
+    query_len = (real & (segment == 0)).sum(1)
+    doc_len = (real & (segment == 1)).sum(1) + 1  # with a [CLS] in front
+    positions = torch.arange(int(query_len.max()), device=ids.device)
+    query_mask = (positions < query_len[:, None]).long()
+    query = {"input_ids": ids[:, : len(positions)] * query_mask, "attention_mask": query_mask}
+    positions = torch.arange(int(doc_len.max()), device=ids.device)
+    doc_ids = torch.gather(ids, 1, (query_len[:, None] + positions - 1).clamp(0, ids.shape[1] - 1))
+    doc_ids[:, 0] = cls_id
+    doc_mask = (positions < doc_len[:, None]).long()
+    return query, {"input_ids": doc_ids * doc_mask, "attention_mask": doc_mask}
+
+
+def sentence_embeddings(encoder, inputs: dict):
+    """Unit-length mean of the token states: the base sentence encoder's embedding."""
+    import torch
+
+    states = encoder(**inputs, token_type_ids=torch.zeros_like(inputs["input_ids"])).last_hidden_state
+    mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)
+    return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1).clamp_min(1), dim=-1)
+
+
+def pair_cosine(similarity, batch: dict, cls_id: int):
+    query, doc = segments_split(batch, cls_id)
+    return (sentence_embeddings(similarity, query) * sentence_embeddings(similarity, doc)).sum(-1)
+
+
+def student_score(*, cross, head: dict, batch: dict, similarity=None, cls_id: int = 0, cosine=None):
+    """The score s of each pair (see above); `cosine`, when given, skips the similarity pass.
+    head's numbers may be floats (serving) or tensors (training)."""
+    residual = cross(**batch).logits[:, 0]
+    if head["head"] == "ordinal":
+        return residual
+    if cosine is None:
+        cosine = pair_cosine(similarity, batch, cls_id)
+    return head["scale"] * cosine + head["bias"] + residual
+
+
+def student_runner(folder: Path, config: dict, *, bf16: bool, threads: int | None) -> Runner:
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    if threads:
+        torch.set_num_threads(threads)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    cross = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
+    similarity = None
+    if config["head"] == "hybrid":
+        similarity = AutoModel.from_pretrained(folder / SIMILARITY_DIR, dtype=dtype).eval()
+    cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
+
+    def run(batch: Batch) -> np.ndarray:
+        tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
+        with torch.inference_mode():
+            score = student_score(cross=cross, head=config, batch=tensors, similarity=similarity,
+                                  cls_id=config["cls_token_id"]).float()
+            return ordinal_log_probs(score, cutpoints, config["slope"]).numpy()
+
+    return run

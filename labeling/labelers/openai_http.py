@@ -1,0 +1,281 @@
+"""Grades from any OpenAI-compatible endpoint: vLLM's server, a hosted API, llama.cpp's server,
+or Assessor's own (labeling.openai_server).
+
+How the reply is made to start at the grade: the request sends the grade prompt's system and user
+messages, then its assistant prefix ("Grade: ") as a final assistant message, with
+`continue_final_message: true` and `add_generation_prompt: false`. vLLM's chat endpoint and
+Assessor's server then continue that message, so the grade digit is the very first token and its
+`top_logprobs` give the distribution, as the local LM reads it. The chat endpoint is used (not
+/v1/completions with the templated text) because only the server knows the model's chat
+template. Hosted APIs refuse those two fields: set `continue_prefix=False`, and the grade is read
+at the first digit the reply writes ("Grade: 2"). `api="completions"` sends the prompt templated
+here instead (needs `tokenizer`), for servers without continuation.
+
+Without logprobs (the server offers none, or `logprobs=False`) the reply's final-score line is
+parsed and the label is one-hot.
+"""
+
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from ..prompts import prompt_load
+from .base import Label, PairInput, label_from_distribution, one_hot
+from .prompting import (
+    GRADE_PROMPT,
+    UnparseableReply,
+    chat_text,
+    first_line,
+    grade_messages,
+    grade_of_token,
+    grade_probs_from_logprobs,
+    parse_grade,
+)
+
+Position = tuple[str, list[tuple[str, float]]]  # the token written, and the top (token, logprob)s
+
+
+class OpenAIError(RuntimeError):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class OpenAIBackend:
+    """Labels pairs through an OpenAI-compatible endpoint, several requests at a time."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api: str = "chat",
+        continue_prefix: bool = True,
+        logprobs: bool = True,
+        top_logprobs: int = 20,
+        max_tokens: int | None = None,
+        max_concurrency: int = 4,
+        requests_per_second: float | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        api_key_env: str = "OPENAI_API_KEY",
+        prompt: str = GRADE_PROMPT,
+        tokenizer: str | None = None,
+        max_doc_tokens: int | None = None,
+        max_doc_chars: int | None = 6000,
+        extra_body: dict | None = None,
+    ):
+        if api not in ("chat", "completions"):
+            raise ValueError(f"api must be 'chat' or 'completions', not {api!r}")
+        self.model = model
+        self.api = api
+        self.continue_prefix = continue_prefix or api == "completions"  # the templated text ends with it
+        self.logprobs = logprobs
+        self.top_logprobs = top_logprobs
+        # Continued from "Grade: ", the digit is the first token; otherwise leave room for "Grade: 2".
+        self.max_tokens = max_tokens or (1 if self.continue_prefix else 16)
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.extra_body = extra_body or {}
+        self.prompt = prompt_load(prompt)
+        self.prompt_version = self.prompt.version
+        self.tokenizer = _tokenizer_load(tokenizer) if tokenizer else None
+        if api == "completions" and self.tokenizer is None:
+            raise ValueError("api='completions' needs a tokenizer (registry name or folder) for the chat template")
+        self.budget = {"tokenizer": self.tokenizer, "max_tokens": max_doc_tokens, "max_chars": max_doc_chars}
+        self._rate = _RateLimit(requests_per_second)
+        key = os.environ.get(api_key_env)
+        self.client = httpx.Client(
+            base_url=base_url,
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+
+    @classmethod
+    def from_labeler(cls, labeler) -> "OpenAIBackend":
+        """From a Labeler row: model_ref is the endpoint's model id, params hold base_url and the
+        other keyword arguments."""
+        return cls(labeler.model_ref, **labeler.params)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def label(self, pairs: Sequence[PairInput]) -> list[Label]:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(self.max_concurrency) as pool:
+            labels = list(pool.map(self._label_one, pairs))
+        share = (time.perf_counter() - started) * 1000 / max(len(pairs), 1)
+        for label in labels:
+            label.latency_ms = share
+        return labels
+
+    def generate(
+        self,
+        prompts: Sequence[list[dict] | str],
+        *,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Replies' first lines. A message list ending with an assistant message is continued
+        from it; a string is sent to /v1/completions as it is."""
+        sampling = {"max_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
+        if seed is not None:
+            sampling["seed"] = seed
+
+        def one(prompt: list[dict] | str) -> str:
+            if isinstance(prompt, str):
+                reply = self._post("completions", {"prompt": prompt, **sampling})
+                return first_line(reply["choices"][0]["text"])
+            prefix = prompt[-1]["content"] if prompt[-1]["role"] == "assistant" else ""
+            reply = self._post("chat/completions", self._chat_body(prompt, **sampling))
+            text = reply["choices"][0]["message"]["content"] or ""
+            if prefix and not self.continue_prefix:  # the model may have written the prefix itself
+                text = text.strip().removeprefix(prefix.strip())
+            return first_line(text)
+
+        with ThreadPoolExecutor(self.max_concurrency) as pool:
+            return list(pool.map(one, prompts))
+
+    def _chat_body(self, messages: list[dict], **sampling) -> dict:
+        if messages[-1]["role"] != "assistant":
+            return {"messages": messages, **sampling}
+        if not self.continue_prefix:
+            return {"messages": messages[:-1], **sampling}
+        return {"messages": messages, "continue_final_message": True, "add_generation_prompt": False, **sampling}
+
+    def _label_one(self, pair: PairInput) -> Label:
+        messages = grade_messages(pair, prompt=self.prompt, **self.budget)
+        sampling = {"max_tokens": self.max_tokens, "temperature": 0}
+        if self.api == "completions":
+            body = {"prompt": chat_text(self.tokenizer, messages), **sampling}
+            if self.logprobs:
+                body["logprobs"] = self.top_logprobs
+            reply = self._post("completions", body)
+            text, positions = _completion_reply(reply)
+        else:
+            body = self._chat_body(messages, **sampling)
+            if self.logprobs:
+                body |= {"logprobs": True, "top_logprobs": self.top_logprobs}
+            reply = self._post("chat/completions", body)
+            text, positions = _chat_reply(reply)
+        usage = reply.get("usage") or {}
+        cost = {"tokens_in": usage.get("prompt_tokens", 0), "tokens_out": usage.get("completion_tokens", 0)}
+        probs = _grade_probs(positions, continued=self.continue_prefix) if self.logprobs else None
+        if probs is not None:
+            return label_from_distribution(probs, extra={"source": "logprobs"}, **cost)
+        grade = parse_grade(text)
+        if grade is None:
+            raise UnparseableReply(f"no grade in the reply {text!r} (query {pair.query!r})")
+        return one_hot(grade, extra={"source": "reply", "reply": text}, **cost)
+
+    def _post(self, path: str, body: dict) -> dict:
+        """POST with retries: 408, 429, 5xx, timeouts and dropped connections are retried with
+        exponential backoff and jitter (or the server's Retry-After); other errors are not."""
+        body = {"model": self.model, **body, **self.extra_body}
+        attempt = 0
+        while True:
+            self._rate.wait()
+            delay = None
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TransportError as exc:  # timeouts, refused or dropped connections
+                error = OpenAIError(f"{path}: {type(exc).__name__}: {exc}")
+            else:
+                if response.is_success:
+                    return response.json()
+                status = response.status_code
+                error = OpenAIError(f"{path}: HTTP {status}: {_error_message(response)}", status)
+                if status not in (408, 429) and status < 500:
+                    raise error
+                delay = _retry_after(response)
+            if attempt == self.max_retries:
+                raise error
+            if delay is None:
+                ceiling = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+            time.sleep(min(self.max_backoff_s, delay))
+            attempt += 1
+
+
+def _chat_reply(reply: dict) -> tuple[str, list[Position]]:
+    choice = reply["choices"][0]
+    content = (choice.get("logprobs") or {}).get("content") or []
+    positions = [
+        (entry["token"], [(top["token"], top["logprob"]) for top in entry.get("top_logprobs") or []]
+         or [(entry["token"], entry["logprob"])])
+        for entry in content
+    ]
+    return choice["message"].get("content") or "", positions
+
+
+def _completion_reply(reply: dict) -> tuple[str, list[Position]]:
+    choice = reply["choices"][0]
+    logprobs = choice.get("logprobs") or {}
+    tokens = logprobs.get("tokens") or []
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
+    chosen = logprobs.get("token_logprobs") or [0.0] * len(tokens)
+    positions = [(t, list((top or {t: lp}).items())) for t, top, lp in zip(tokens, tops, chosen)]
+    return choice.get("text") or "", positions
+
+
+def _grade_probs(positions: list[Position], *, continued: bool) -> list[float] | None:
+    """Grade probabilities where the reply writes its grade: the first token that is a digit
+    0-3; or, continued from "Grade: ", the first position that ranks a digit among its top
+    tokens (the model may prefer a newline there, yet rank the digits, as the local LM reads)."""
+    for token, top in positions:
+        if grade_of_token(token) is not None:
+            return grade_probs_from_logprobs(top)
+    if continued:
+        return next(filter(None, (grade_probs_from_logprobs(top) for _, top in positions)), None)
+    return None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        return response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:500]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _tokenizer_load(name: str):
+    from transformers import AutoTokenizer
+
+    from ..model_registry import model_path
+
+    return AutoTokenizer.from_pretrained(model_path(name))
+
+
+class _RateLimit:
+    """At most `per_second` request starts a second, across threads, evenly spaced."""
+
+    def __init__(self, per_second: float | None):
+        self.interval = 1 / per_second if per_second else 0.0
+        self.next_start = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_start)
+            self.next_start = start + self.interval
+        time.sleep(start - now)
