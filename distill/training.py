@@ -52,6 +52,7 @@ from labeling.labelers.cross_encoder import (
     CrossEncoderBackend,
     ordinal_log_probs,
     pair_cosine,
+    student_config,
     student_score,
 )
 from labeling.metrics import agreement_report
@@ -115,6 +116,8 @@ class TrainResult:
     thresholds: list[float] | None
     history: list[dict] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    # The saved student's expected grades of the validation pairs, computed before saving.
+    validation_expected: list[float] = field(default_factory=list)
 
 
 def examples_split(examples: Sequence[TrainExample], *, fraction: float, seed: int = 13
@@ -180,9 +183,11 @@ def student_train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            window.append(float(loss))
+            window.append(loss.item())
             if on_progress:
                 on_progress(step, total_steps)
+            if step % 20 == 0:
+                log.debug("student training: step %d of %d, loss %.3f", step, total_steps, np.mean(window[-20:]))
             out_of_time = time.perf_counter() > deadline
             if step % eval_every == 0 or step == total_steps or out_of_time:
                 entry = {"step": step, "train_loss": float(np.mean(window))}
@@ -212,13 +217,24 @@ def student_train(
     teacher = np.array([int(np.argmax(row.target)) for row in calibration])
     if p["calibrate"]:
         thresholds = grade_thresholds(expected, teacher)
+    val_expected = np.zeros(0)
     if val is not None:
+        val_expected = _expected_grades(model, val.rows, p)
         metrics["val_loss"] = best["loss"]
-        metrics["validation_vs_teacher"] = _agreement(model, val, thresholds, p)
+        metrics["validation_vs_teacher"] = _agreement(val, val_expected, thresholds)
     model.save(Path(out_dir), thresholds=thresholds, params=p, metrics=metrics)
     seconds = time.perf_counter() - started
     return TrainResult(model_dir=Path(out_dir), seconds=seconds, steps=step, best_step=best["step"],
-                       stopped_early=stopped_early, thresholds=thresholds, history=history, metrics=metrics)
+                       stopped_early=stopped_early, thresholds=thresholds, history=history, metrics=metrics,
+                       validation_expected=val_expected.tolist())
+
+
+def student_loss(*, model_dir: Path | str, examples: Sequence[TrainExample], params: dict | None = None) -> float:
+    """A saved student's loss on these examples (the validation loss: soft-label cross-entropy
+    plus the listwise loss over each query's pairs)."""
+    p = {**DEFAULTS, **{k: v for k, v in (params or {}).items() if v is not None}}
+    model = _Student.from_folder(Path(model_dir))
+    return _validation_loss(model, _Encoded(model, examples, p), p)
 
 
 def grade_thresholds(expected: Sequence[float], teacher_grades: Sequence[int]) -> list[float]:
@@ -272,6 +288,29 @@ class _Student:
             similarity = AutoModel.from_pretrained(base).eval()
             similarity.requires_grad_(False)
         return cls(cross, similarity, tokenizer, head)
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "_Student":
+        """A saved student, to evaluate (see student_loss)."""
+        import torch
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+        config = student_config(folder)
+        if config is None:
+            raise ValueError(f"{folder} holds no distilled student ({STUDENT_FILE})")
+        similarity = None
+        if config["head"] == "hybrid":
+            similarity = AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval()
+        model = cls(AutoModelForSequenceClassification.from_pretrained(folder), similarity,
+                    AutoTokenizer.from_pretrained(folder), config["head"])
+        cut = np.asarray(config["cutpoints"], dtype=float)
+        with torch.no_grad():
+            model.scale.fill_(config["scale"])
+            model.bias.fill_(config["bias"])
+            model.cut0.fill_(cut[0])
+            model.gaps.copy_(torch.tensor(np.log(np.expm1(np.diff(cut))), dtype=torch.float32))
+            model.log_slope.fill_(math.log(config["slope"]))
+        return model
 
     # The head as student_score and ordinal_log_probs read it.
     def head(self) -> dict:
@@ -343,8 +382,8 @@ class _Student:
         return {
             "format": STUDENT_FORMAT,
             "head": self.head_kind,
-            "scale": float(self.scale),
-            "bias": float(self.bias),
+            "scale": self.scale.item(),
+            "bias": self.bias.item(),
             "cutpoints": [float(c) for c in self.cutpoints().detach()],
             "slope": float(self.slope().detach()),
             "thresholds": thresholds,
@@ -432,15 +471,16 @@ class _Encoded:
     def batches(self, p: dict, rng: random.Random) -> list[list[list[int]]]:
         """An epoch's steps: each a few groups of one query's pairs (the listwise loss is
         within a group), groups and steps shuffled."""
+        group_size = max(1, min(p["pairs_per_query"], p["batch_size"]))
         groups = []
         for indices in self.by_group.values():
             indices = list(indices)
             rng.shuffle(indices)
             if p["max_pairs_per_query"]:
                 indices = indices[: p["max_pairs_per_query"]]
-            groups += _chunks(indices, p["pairs_per_query"])
+            groups += _chunks(indices, group_size)
         rng.shuffle(groups)
-        per_step = max(1, p["batch_size"] // p["pairs_per_query"])
+        per_step = max(1, p["batch_size"] // group_size)
         return _chunks(groups, per_step)
 
     def _by_length(self, indices: Sequence[int]) -> list[int]:
@@ -548,20 +588,17 @@ def _expected_grades(model: _Student, rows: list[_Row], p: dict) -> np.ndarray:
 
     if not rows:
         return np.zeros(0)
-    data = types.SimpleNamespace()  # rows of several _Encoded: score them through a throwaway one
-    holder = _Encoded.__new__(_Encoded)
+    holder = _Encoded.__new__(_Encoded)  # rows of several sets: score them through one holder
     holder.model, holder.rows = model, rows
     holder.shim = types.SimpleNamespace(tokenizer=model.tokenizer, max_length=p["max_length"])
-    del data
     score = torch.tensor(_scores(model, holder, list(range(len(rows))), p), dtype=torch.float32)
     with torch.no_grad():
         probs = model.log_probs(score).exp().numpy()
     return probs @ np.asarray(GRADES, dtype=float)
 
 
-def _agreement(model: _Student, data: _Encoded, thresholds, p: dict) -> dict:
+def _agreement(data: _Encoded, expected: np.ndarray, thresholds) -> dict:
     """The student against the teacher on the validation queries (no human grade here)."""
-    expected = _expected_grades(model, data.rows, p)
     if thresholds is not None:
         predicted = grades_from_thresholds(expected, thresholds)
     else:

@@ -1,0 +1,154 @@
+"""The student trainer on a small slice of real DL19 pairs (the recorded Llama-3 judge's grades
+as the teacher): the loss falls, early stopping stops, validation never shares a query with
+training, and the saved folder serves through CrossEncoderBackend exactly as trained."""
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from distill.training import (
+    TrainExample,
+    examples_split,
+    grade_thresholds,
+    grades_from_thresholds,
+    student_loss,
+    student_train,
+)
+from labeling.labelers.base import PairInput
+from labeling.labelers.cross_encoder import STUDENT_FILE, CrossEncoderBackend
+
+# Tiny and quick on 2 shared cores: short inputs, a few queries' first pairs.
+FAST = {"max_length": 64, "batch_size": 16, "pairs_per_query": 8, "calibration_pairs": 64, "eval_batch_size": 32}
+QUERIES = 5
+PAIRS_PER_QUERY = 16
+
+
+def dl19_teacher_examples(dl19_dir, *, queries: int, per_query: int) -> list[TrainExample]:
+    """The first `per_query` teacher-graded pairs of the first `queries` judged queries."""
+    by_query: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for line in (dl19_dir / "run-llama3-70b-4prompts.txt").read_text().splitlines():
+        qid, _, docid, grade = line.split()
+        by_query[qid].append((docid, int(grade)))
+    chosen = {qid: rows[:per_query] for qid, rows in sorted(by_query.items())[:queries]}
+    texts = dict(line.split("\t", 1) for line in (dl19_dir / "queries.tsv").read_text().splitlines() if line.strip())
+    wanted = {docid for rows in chosen.values() for docid, _ in rows}
+    passages = {}
+    with open(dl19_dir / "passages.jsonl") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record["docid"] in wanted:
+                passages[record["docid"]] = record["doc"]
+    return [
+        TrainExample(pair=PairInput(query=texts[qid].strip(), text=passages[docid], query_id=qid, document_id=docid),
+                     target=grade)
+        for qid, rows in chosen.items()
+        for docid, grade in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def examples(dl19_dir) -> list[TrainExample]:
+    return dl19_teacher_examples(dl19_dir, queries=QUERIES, per_query=PAIRS_PER_QUERY)
+
+
+@pytest.fixture(scope="module")
+def split(examples):
+    return examples_split(examples, fraction=0.2, seed=13)
+
+
+@pytest.fixture(scope="module")
+def trained(split, tmp_path_factory):
+    train, validation = split
+    out = tmp_path_factory.mktemp("students") / "trained"
+    result = student_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=out,
+                           params={**FAST, "epochs": 4, "learning_rate": 1e-4, "eval_every": 2, "patience": 10})
+    return result
+
+
+def test_examples_split_keeps_every_query_on_one_side(examples):
+    for fraction in (0.2, 0.5, 0.9):
+        for seed in range(5):
+            train, validation = examples_split(examples, fraction=fraction, seed=seed)
+            assert {e.pair.query_id for e in train}.isdisjoint({e.pair.query_id for e in validation})
+            assert len(train) + len(validation) == len(examples)
+            assert train and validation
+    one_query = [e for e in examples if e.pair.query_id == examples[0].pair.query_id]
+    assert examples_split(one_query, fraction=0.5) == (one_query, [])
+
+
+def test_training_refuses_a_validation_set_that_shares_a_query(split, tmp_path):
+    train, validation = split
+    with pytest.raises(ValueError, match="split by query"):
+        student_train(examples=train, validation=validation + train[:1], base_model="minilm-l6",
+                      out_dir=tmp_path / "s", params=FAST)
+
+
+def test_targets_are_grades_or_distributions():
+    pair = PairInput(query="q", text="d")
+    assert TrainExample(pair=pair, target=2).distribution == [0.0, 0.0, 1.0, 0.0]
+    assert TrainExample(pair=pair, target=[1, 1, 2, 0]).distribution == [0.25, 0.25, 0.5, 0.0]
+    with pytest.raises(ValueError):
+        TrainExample(pair=pair, target=[1, 0]).distribution
+
+
+def test_thresholds_reproduce_the_teacher_grade_distribution():
+    rng = np.random.default_rng(0)
+    teacher = rng.choice(4, size=1000, p=[0.2, 0.3, 0.4, 0.1])
+    expected = rng.normal(size=1000)
+    thresholds = grade_thresholds(expected, teacher)
+    assert thresholds == sorted(thresholds)
+    counts = np.bincount(grades_from_thresholds(expected, thresholds), minlength=4)
+    np.testing.assert_array_equal(counts, np.bincount(teacher, minlength=4))
+
+
+@pytest.mark.slow
+def test_the_training_loss_falls(split, trained, tmp_path):
+    train, _ = split
+    untrained = student_train(examples=train, base_model="minilm-l6", out_dir=tmp_path / "untrained",
+                              params={**FAST, "epochs": 0})
+    assert untrained.steps == 0
+    before = student_loss(model_dir=untrained.model_dir, examples=train, params=FAST)
+    after = student_loss(model_dir=trained.model_dir, examples=train, params=FAST)
+    assert after < before - 0.05, (before, after)
+    assert trained.steps == trained.history[-1]["step"] > 0
+
+
+@pytest.mark.slow
+def test_the_saved_folder_serves_what_was_trained(split, trained):
+    _, validation = split
+    config = json.loads((trained.model_dir / STUDENT_FILE).read_text())
+    assert config["head"] == "hybrid" and config["thresholds"] == trained.thresholds
+    pairs = [e.pair for e in validation]
+    first = CrossEncoderBackend(trained.model_dir, max_length=FAST["max_length"], batch_size=7).label(pairs)
+    again = CrossEncoderBackend(trained.model_dir, max_length=FAST["max_length"], batch_size=32).label(pairs)
+    expected = [label.expected_grade for label in first]
+    # The backend reproduces the trainer's own outputs, and two loads give identical labels.
+    np.testing.assert_allclose(expected, trained.validation_expected, atol=1e-5)
+    assert [(l.grade, l.distribution) for l in first] == [(l.grade, l.distribution) for l in again]
+    # Grades come from the calibrated thresholds on the expected grade.
+    assert [l.grade for l in first] == grades_from_thresholds(expected, trained.thresholds).tolist()
+    np.testing.assert_allclose([sum(l.distribution) for l in first], 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_early_stopping_stops_and_keeps_the_best_state(split, tmp_path):
+    train, validation = split
+    # A learning rate far too high: the validation loss rises after the first steps.
+    result = student_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=tmp_path / "s",
+                           params={**FAST, "epochs": 6, "learning_rate": 3e-3, "head_learning_rate": 0.3,
+                                   "warmup_fraction": 0.0, "eval_every": 1, "patience": 2})
+    per_query = defaultdict(int)
+    for e in train:
+        per_query[e.pair.query_id] += 1
+    groups = sum(-(-n // FAST["pairs_per_query"]) for n in per_query.values())
+    steps_per_epoch = -(-groups // (FAST["batch_size"] // FAST["pairs_per_query"]))
+    assert result.stopped_early
+    assert result.steps < 6 * steps_per_epoch
+    losses = [entry["val_loss"] for entry in result.history]
+    best = min(losses)
+    assert result.history[losses.index(best)]["step"] == result.best_step
+    # Stopped `patience` validations after the best, and the saved student is the best one.
+    assert result.steps - result.best_step == 2
+    assert student_loss(model_dir=result.model_dir, examples=validation, params=FAST) == pytest.approx(best, abs=1e-4)
