@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import Benchmark, BenchmarkItem, Lease, Membership, Skip
+from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, ReviewDecision, Skip
 from .services import benchmark_counts_refresh
 
 
@@ -69,4 +69,33 @@ class SkipAdmin(admin.ModelAdmin):
     list_display = ["item", "annotator", "created_at"]
     list_select_related = ["item", "annotator"]
     raw_id_fields = ["item"]
+    show_full_result_count = False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by the review service (annotate.services.review): shown, never changed here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewDecision)
+class ReviewDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["decided_at", "decided_by", "benchmark", "pair", "action", "before_label", "after_label", "comment"]
+    list_filter = ["benchmark", "action"]
+    list_select_related = ["decided_by", "benchmark", "pair__query", "pair__document"]
+    show_full_result_count = False
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(ReadOnlyAdmin):
+    list_display = ["benchmark", "pair", "grade", "ambiguous", "decided_by", "decided_at"]
+    list_filter = ["benchmark", "ambiguous"]
+    list_select_related = ["decided_by", "benchmark", "pair__query", "pair__document"]
     show_full_result_count = False

@@ -27,6 +27,7 @@ from labeling.metrics import cohen_kappa
 from labeling.models import Judgment, Query
 
 from .models import Benchmark, BenchmarkStats
+from .review import adjudicated_accuracy
 from .selectors import gold_accuracy
 
 STALE_SECONDS = 60  # older figures are refreshed in the background when the page is opened
@@ -110,12 +111,14 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
     annotator_ids = sorted(judged)
     names = dict(get_user_model().objects.filter(pk__in=annotator_ids).values_list("pk", "username"))
     gold = {g.annotator_id: g for g in gold_accuracy(benchmark=benchmark)}
+    reviewed = adjudicated_accuracy(benchmark=benchmark)
 
     annotators = []
     for a in annotator_ids:
         matrix = vs_others.get(a)
         shared = int(matrix.sum()) if matrix is not None else 0
         g = gold.get(a)
+        r = reviewed.get(a)
         annotators.append({
             "id": a,
             "username": names.get(a, str(a)),
@@ -128,6 +131,9 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
             "gold_graded": g.graded if g else 0,
             "gold_accuracy": _number(g.accuracy) if g and g.accuracy is not None else None,
             "gold_within_one": _number(g.within_one_rate) if g and g.within_one_rate is not None else None,
+            # Against the reviewers' decisions (annotate.review): to coach or retire an annotator.
+            "adjudicated_graded": r.graded if r else 0,
+            "adjudicated_accuracy": _number(r.accuracy) if r else None,
         })
     annotators.sort(key=lambda r: r["username"])
 

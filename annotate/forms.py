@@ -3,6 +3,8 @@ from django import forms
 from labeling.grades import Grade
 from labeling.models import Judgment
 
+from .models import ReviewDecision
+
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
 
 
@@ -31,3 +33,35 @@ class RegradeForm(forms.Form):
 
 class LeaseForm(forms.Form):
     item = forms.IntegerField(min_value=1)
+
+
+class ReviewFilterForm(forms.Form):
+    """The review queue's choices, from the query string (they stay in the page's URL)."""
+
+    labeler = forms.CharField(required=False)
+    mode = forms.ChoiceField(choices=[("consensus", "differs from the people's median"),
+                                      ("any", "differs from any annotator")], required=False)
+    query = forms.CharField(required=False, max_length=200)
+    grade = forms.TypedChoiceField(choices=[("", "any")] + Grade.choices, coerce=int, required=False, empty_value=None)
+    model_grade = forms.TypedChoiceField(choices=[("", "any")] + Grade.choices, coerce=int, required=False,
+                                         empty_value=None)
+    annotator = forms.CharField(required=False, max_length=150)
+    pair = forms.IntegerField(required=False, min_value=1)  # show this pair first (after an undo)
+
+
+class DecisionForm(forms.Form):
+    """One decision: action keep_human, take_model or ambiguous, or a grade button (set_grade)."""
+
+    pair = forms.IntegerField(min_value=1)
+    action = forms.ChoiceField(
+        choices=[(a.value, a.label) for a in ReviewDecision.Action if a != ReviewDecision.Action.UNDO], required=False)
+    grade = forms.TypedChoiceField(choices=Grade.choices, coerce=int, required=False, empty_value=None)
+    comment = forms.CharField(required=False, max_length=4000)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("action"):
+            data["action"] = "set_grade"
+        if data["action"] == "set_grade" and data.get("grade") is None and "grade" not in self.errors:
+            raise forms.ValidationError("Pick an action or a grade (0-3).")
+        return data

@@ -197,3 +197,104 @@ class BenchmarkStats(models.Model):
 
     def __str__(self) -> str:
         return f"stats of {self.benchmark_id} at {self.computed_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- review: adjudicated grades and their audit log -------------------------------------------
+
+class ReviewDecisionQuerySet(models.QuerySet):
+    """The audit log only grows: bulk updates and deletes are refused like the rows' own."""
+
+    def update(self, **kwargs):
+        raise PermissionError("the review audit log is append-only")
+
+    def delete(self):
+        raise PermissionError("the review audit log is append-only")
+
+
+class ReviewDecision(models.Model):
+    """One entry of the review audit log: who decided what about a pair, when, and the pair's
+    grade before and after. Written once, never edited or deleted (annotate.services.review)."""
+
+    class Action(models.TextChoices):
+        KEEP_HUMAN = "keep_human", "Keep the human grade"
+        TAKE_MODEL = "take_model", "Take the model's grade"
+        SET_GRADE = "set_grade", "Set another grade"
+        AMBIGUOUS = "ambiguous", "Flag as ambiguous"
+        UNDO = "undo", "Undo"
+
+    # PROTECT everywhere: what the log points at cannot vanish from under it.
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="review_decisions", db_index=False)
+    pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="review_decisions")
+    labeler = models.ForeignKey("labeling.Labeler", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="review_decisions", help_text="The model whose disagreement was reviewed.")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    human_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True,
+                                                   help_text="The people's median grade at the time.")
+    model_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
+    # The pair's consensus before and after: a grade, or ambiguous (no grade).
+    before_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
+    before_ambiguous = models.BooleanField(default=False)
+    before_adjudicated = models.BooleanField(default=False, help_text="Whether an earlier decision stood before.")
+    after_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
+    after_ambiguous = models.BooleanField(default=False)
+    # The decision that stood before this one (an undo restores it), and for an undo, the undone one.
+    replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    undoes = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="undone_by")
+    comment = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
+    decided_at = models.DateTimeField()
+
+    objects = ReviewDecisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(fields=["benchmark", "-decided_at", "-id"], name="reviewdecision_log"),
+            models.Index(fields=["decided_by", "benchmark", "-id"], name="reviewdecision_reviewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decided_by} {self.action} {self.pair_id} at {self.decided_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("a review decision is never edited")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("a review decision is never deleted")
+
+    @property
+    def before_label(self) -> str:
+        return "ambiguous" if self.before_ambiguous else str(self.before_grade)
+
+    @property
+    def after_label(self) -> str:
+        return "ambiguous" if self.after_ambiguous else str(self.after_grade)
+
+
+class Adjudication(models.Model):
+    """A benchmark pair's current reviewed grade, which takes precedence over the people's
+    median everywhere (annotate.selectors' consensus); or the pair is ambiguous and leaves
+    scoring and training. Kept by annotate.services.review alongside the audit log."""
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="adjudications", db_index=False)
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="adjudications")
+    grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
+    ambiguous = models.BooleanField(default=False)
+    decision = models.ForeignKey(ReviewDecision, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications")
+    decided_at = models.DateTimeField()
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "pair"], name="adjudication_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(ambiguous=True, grade__isnull=True) | Q(ambiguous=False, grade__gte=0, grade__lte=3),
+                name="adjudication_grade_or_ambiguous",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark_id}:{self.pair_id} = {'ambiguous' if self.ambiguous else self.grade}"

@@ -8,24 +8,23 @@ from operator import itemgetter
 from statistics import median_low
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
 from labeling.models import Judgment
 
-from .models import Benchmark, BenchmarkItem, Lease, Membership, Skip
+from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
 RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
 
 
-def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, str, str, int, int]]:
-    """(pair id, qid, docid, consensus grade, number of judgments) per judged pair, streamed.
+def _human_medians(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, str, str, int, int]]:
+    """(pair id, qid, docid, the people's grade, number of judgments) per judged pair, streamed.
 
-    Consensus is the median, ties between the two middle grades going to the lower one
-    (median_low): conservative, a pair counts as relevant only if half the judges say at
+    The people's grade is the median, ties between the two middle grades going to the lower
+    one (median_low): conservative, a pair counts as relevant only if half the judges say at
     least that much, and the result is always a grade someone actually gave.
     Pairs without judgments are skipped.
-    TODO: an adjudicated grade (review queue) will take precedence over the median.
     """
     judgments = (
         Judgment.objects.filter(pair__benchmark_items__benchmark=benchmark)
@@ -39,6 +38,26 @@ def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[t
         yield pair_id, rows[0][1], rows[0][2], median_low(grades), len(grades)
 
 
+def benchmark_adjudications(*, benchmark: Benchmark) -> dict[int, int | None]:
+    """pair id -> the reviewed grade, None for a pair flagged ambiguous (reviewers decide a few
+    thousand pairs at most: one dict)."""
+    return dict(Adjudication.objects.filter(benchmark=benchmark).values_list("pair_id", "grade"))
+
+
+def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, str, str, int, int]]:
+    """The pair's consensus: a reviewer's adjudicated grade first, else the people's median;
+    a pair flagged ambiguous has none (it leaves scoring and training). The one definition of
+    "the human grade": exports, agreement and distillation all read it through the two
+    selectors below."""
+    adjudicated = benchmark_adjudications(benchmark=benchmark)
+    for pair_id, qid, docid, grade, n in _human_medians(benchmark, chunk_size):
+        if pair_id in adjudicated:
+            if adjudicated[pair_id] is None:
+                continue
+            grade = adjudicated[pair_id]
+        yield pair_id, qid, docid, grade, n
+
+
 def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
     """Each judged benchmark pair's consensus grade and its number of judgments, for export."""
     for _, qid, docid, grade, n in _consensus(benchmark, chunk_size):
@@ -46,8 +65,14 @@ def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SI
 
 
 def benchmark_consensus_grades(*, benchmark: Benchmark) -> dict[int, int]:
-    """pair id -> consensus grade: "the human grade" for evaluation and review."""
+    """pair id -> consensus grade: "the human grade" for evaluation and training."""
     return {pair_id: grade for pair_id, _, _, grade, _ in _consensus(benchmark)}
+
+
+def pair_human_grade(*, pair_id: int) -> int | None:
+    """The people's median grade of one pair, before any review (None when nobody graded it)."""
+    grades = list(Judgment.objects.filter(pair_id=pair_id).values_list("grade", flat=True))
+    return median_low(grades) if grades else None
 
 
 # --- who sees what ---------------------------------------------------------------------------
@@ -185,12 +210,15 @@ class Progress:
 
 def progress_get(*, benchmark: Benchmark, annotator) -> Progress:
     """Both progress bars from counters: the members' rows (tens) and the benchmark's counts;
-    nothing here reads the items or the judgments."""
-    membership = Membership.objects.filter(benchmark=benchmark, user=annotator).first()
-    done = Membership.objects.filter(benchmark=benchmark).aggregate(n=Sum("judged_regular"))["n"] or 0
+    nothing here reads the items or the judgments. One query: every page load asks."""
+    counts = Membership.objects.filter(benchmark=benchmark).aggregate(
+        done=Sum("judged_regular"),
+        mine=Sum(F("judged_regular") + F("judged_gold") + F("judged_calibration"), filter=Q(user=annotator)),
+    )
+    done = counts["done"] or 0
     total = benchmark.regular_count * benchmark.judgments_required
     return Progress(
-        mine=membership.judged if membership else 0,
+        mine=counts["mine"] or 0,
         mine_total=benchmark.regular_count + benchmark.gold_count + benchmark.calibration_count,
         done=min(done, total),
         total=total,

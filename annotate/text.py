@@ -1,6 +1,7 @@
 """Safe text for the grading page: guidelines in Markdown without raw HTML, and a document's
 text with the query's terms highlighted (escaped first, then marked)."""
 
+import functools
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -46,7 +47,10 @@ class _NoRawHtml(Extension):
         md.treeprocessors.register(_SafeLinks(md), "safe_links", 0)
 
 
+@functools.lru_cache(maxsize=256)
 def markdown_safe(text: str) -> SafeString:
+    """Cached: the grading page renders its benchmark's guidelines on every load, and a Markdown
+    converter is slow to build."""
     html = markdown.markdown(text or "", extensions=[_NoRawHtml(), "tables", "sane_lists", "fenced_code"])
     return mark_safe(html)  # noqa: S308 - raw HTML is escaped by _NoRawHtml
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import review_views, views
 
 app_name = "annotate"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("benchmarks/<slug:name>/lease/", views.lease_renew, name="lease_renew"),
     # The agreement dashboard (issue 4, item 5): figures from annotate.dashboard, cached.
     path("benchmarks/<slug:name>/agreement/", views.agreement, name="agreement"),
+    # Review: student-vs-human disagreements, decisions and their audit log (reviewers, admins).
+    path("benchmarks/<slug:name>/review/", review_views.review, name="review"),
+    path("benchmarks/<slug:name>/review/undo/", review_views.review_undo, name="review_undo"),
+    path("benchmarks/<slug:name>/review/log/", review_views.review_log_page, name="review_log"),
 ]

@@ -40,3 +40,8 @@ def config_merge(overrides: dict) -> dict:
 def run_batch(run: Run) -> str:
     """The tag on the run's queries (Query.batch); their pairs are the run's training pairs."""
     return f"run-{run.id}"
+
+
+def student_name(run_id: int) -> str:
+    """The Labeler a run trains (and evaluates) as its student."""
+    return f"student-run-{run_id}"

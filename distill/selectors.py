@@ -54,3 +54,14 @@ def _eta(entry: dict, done: int, total: int) -> float | None:
 
 def run_is_active(run: Run) -> bool:
     return run.status in ACTIVE
+
+
+def run_rounds_rows(run: Run) -> list[dict]:
+    """A next round's report, before and after review, as table rows (evaluate's "rounds")."""
+    rounds = run.metrics.get("evaluate", {}).get("rounds") or {}
+    return [
+        {"pairs": label, "side": side, "report": rounds[scope][side]}
+        for scope, label in (("all", "all judged"), ("undecided", "not decided by reviewers"))
+        if rounds.get(scope)
+        for side in ("before", "after")
+    ]

@@ -14,9 +14,10 @@ from labeling.metrics import agreement_report
 from labeling.models import Labeler, LabelingJob, ModelLabel
 from labeling.selectors import pair_inputs
 
-from .config import run_batch
+from .config import run_batch, student_name
 from .mining import pairs_mine
 from .models import Run
+from .next_round import agreement_before_after, training_targets
 from .runs import stage_progress
 from .synthesis import queries_synthesize
 
@@ -51,14 +52,16 @@ def student_train_stage(run: Run) -> None:
                   .values_list("pair_id", "pair__query_id", "distribution").order_by("pair_id"))
     if not labels:
         raise ValueError("the teacher labeled no pair of this run")
-    inputs = {p.pair_id: p for p in pair_inputs(pair_ids=[pair_id for pair_id, _, _ in labels])}
+    targets = training_targets(run=run, teacher_labels=labels)  # a next round's reviewed grades in place
+    inputs = {p.pair_id: p for p in pair_inputs(pair_ids=[p for p, _, _ in targets.run_pairs + targets.reviewed])}
     # Validation split by query, never by pair: a query's pairs all land on one side.
-    query_ids = sorted({query_id for _, query_id, _ in labels})
+    query_ids = sorted({query_id for _, query_id, _ in targets.run_pairs})
     random.Random(run.config["seed"]).shuffle(query_ids)
     n_val = max(1, round(len(query_ids) * cfg["validation_fraction"])) if len(query_ids) > 1 else 0
     held = set(query_ids[:n_val])
-    examples = [TrainExample(pair=inputs[pair_id], target=dist) for pair_id, query_id, dist in labels if query_id not in held]
-    validation = [TrainExample(pair=inputs[pair_id], target=dist) for pair_id, query_id, dist in labels if query_id in held]
+    examples = [TrainExample(pair=inputs[p], target=t) for p, query_id, t in targets.run_pairs if query_id not in held]
+    examples += [TrainExample(pair=inputs[p], target=grade) for p, _, grade in targets.reviewed]
+    validation = [TrainExample(pair=inputs[p], target=t) for p, query_id, t in targets.run_pairs if query_id in held]
     out_dir = Path(settings.MODEL_DIR) / "students" / f"run-{run.id}"
 
     def relay(done: int, total: int) -> None:
@@ -67,14 +70,16 @@ def student_train_stage(run: Run) -> None:
     result = student_train(examples=examples, validation=validation, base_model=run.config["student_base"],
                            out_dir=out_dir, params=cfg, on_progress=relay)
     student, _ = Labeler.objects.update_or_create(
-        name=f"student-run-{run.id}",
+        name=student_name(run.id),
         defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.CROSS_ENCODER, "model_ref": str(out_dir),
                   "params": {"max_length": cfg["max_length"]}},
     )
     Run.objects.filter(id=run.id).update(
         metrics={**Run.objects.get(id=run.id).metrics, "train": {**result.metrics, "seconds": result.seconds,
                                                                   "student": student.name, "examples": len(examples),
-                                                                  "validation": len(validation)}}
+                                                                  "validation": len(validation),
+                                                                  "from_reviewers": targets.from_reviewers,
+                                                                  "ambiguous_dropped": targets.ambiguous_dropped}}
     )
 
 
@@ -86,7 +91,7 @@ def run_evaluate(run: Run) -> None:
         return
     scope = {"benchmarks": run.benchmark.id}
     teacher = Labeler.objects.get(name=run.config["teacher"])
-    student = Labeler.objects.get(name=f"student-run-{run.id}")
+    student = Labeler.objects.get(name=student_name(run.id))
     jobs = {name: _labeling_stage(run, Run.Stage.EVALUATE, labeler, scope, f"{name}_job")
             for name, labeler in (("teacher", teacher), ("student", student))}
     consensus = benchmark_consensus_grades(benchmark=run.benchmark)
@@ -104,6 +109,9 @@ def run_evaluate(run: Run) -> None:
                 query_ids=[query_of[p] for p in judged], reference=[consensus[p] for p in judged],
                 predicted=[labels[name][p][0] for p in judged], expected=[labels[name][p][1] for p in judged],
             )
+    rounds = agreement_before_after(run=run, consensus=consensus, after=labels["student"], query_of=query_of)
+    if rounds is not None:
+        metrics["rounds"] = rounds
     metrics["throughput"] = {
         name: {"pairs_per_s": job.pairs_per_second, "seconds": job.seconds, "tokens_in": job.tokens_in,
                "cost": job.cost}

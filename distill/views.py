@@ -5,8 +5,9 @@ from django.views.decorators.http import require_POST
 
 from .forms import RunLaunchForm
 from .models import Run
+from .next_round import run_next_round
 from .runs import run_cancel, run_launch, run_retry
-from .selectors import run_is_active, run_stage_rows
+from .selectors import run_is_active, run_rounds_rows, run_stage_rows
 
 
 @permission_required("distill.view_run")
@@ -27,7 +28,7 @@ def run_new(request):
 @permission_required("distill.view_run")
 def run_detail(request, run_id: int):
     run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
-    context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run)}
+    context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run)}
     template = "distill/run_detail.html#status" if request.htmx else "distill/run_detail.html"
     return render(request, template, context)
 
@@ -47,4 +48,17 @@ def run_retry_view(request, run_id: int):
     run = get_object_or_404(Run, id=run_id)
     if not run_retry(run=run):
         messages.warning(request, "Only a failed or cancelled run can be retried.")
+    return redirect("distill:run_detail", run.id)
+
+
+@require_POST
+@permission_required("distill.add_run")
+def run_next_round_view(request, run_id: int):
+    """Train the next student: this run's config, plus the reviewers' decisions on its benchmark."""
+    previous = get_object_or_404(Run.objects.select_related("benchmark", "corpus"), id=run_id)
+    try:
+        run = run_next_round(previous=previous, user=request.user)
+    except ValueError as exc:
+        messages.warning(request, str(exc))
+        return redirect("distill:run_detail", previous.id)
     return redirect("distill:run_detail", run.id)

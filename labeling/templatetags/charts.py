@@ -56,6 +56,22 @@ def distribution_svg(counts: list[int], label: str = "") -> SafeString:
                        '<title>{}</title>{}</svg>', label or "grade distribution", bars)
 
 
+@register.simple_tag
+def probability_bars(distribution: list[float], label: str = "") -> SafeString:
+    """Four small bars: a labeler's probability of each grade, the most likely one darker."""
+    if not distribution:
+        return format_html('<span class="muted">no distribution</span>')
+    top = max(range(len(distribution)), key=distribution.__getitem__)
+    bars = format_html_join(
+        "", '<rect x="{}" y="{}" width="18" height="{}" fill="#1f6feb" fill-opacity="{}"><title>{}: {}%</title></rect>'
+            '<text x="{}" y="44" text-anchor="middle" font-size="10">{}</text>',
+        [(2 + g * 22, 32 - 30 * p, max(30 * p, 0.5), ".9" if g == top else ".35", g, round(100 * p), 11 + g * 22, g)
+         for g, p in zip(GRADES, distribution)],
+    )
+    return format_html('<svg class="chart bars" role="img" viewBox="0 0 90 46" width="90" height="46">'
+                       '<title>{}</title>{}</svg>', label or "grade probabilities", bars)
+
+
 @register.filter
 def column_sums(matrix: list[list[int]]) -> list[int]:
     return [sum(row[c] for row in matrix) for c in range(len(GRADES))]

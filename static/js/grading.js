@@ -1,5 +1,6 @@
-/* Keyboard grading for the grading page (htmx swaps #pair; the page also works without this).
-   0-3 grade and move on, s skips, u undoes, ? toggles the help. No key fires while typing. */
+/* Keys for the grading and review pages (htmx swaps #pair; both pages also work without this).
+   A key clicks the #pair button with that data-key (grading: 0-3 grade, s skips, u undoes;
+   review: h, m, 0-3, a decide, u undoes); ? toggles the help. No key fires while typing. */
 (function () {
   "use strict";
 

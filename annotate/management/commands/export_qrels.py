@@ -14,7 +14,8 @@ class Command(BaseCommand):
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--annotator", help="Username whose judgments to export.")
         source.add_argument("--labeler", help="Labeler whose labels to export.")
-        source.add_argument("--consensus", metavar="BENCHMARK", help="Benchmark whose median grades to export.")
+        source.add_argument("--consensus", metavar="BENCHMARK",
+                            help="Benchmark whose consensus grades to export (a reviewer's decision, else the median).")
         parser.add_argument("--out", required=True, help="Output file (written all or nothing).")
         parser.add_argument("--format", choices=FORMATS, default="trec")
 

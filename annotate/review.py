@@ -1,0 +1,158 @@
+"""Reads for the review: the disagreement queue of a benchmark and a model (labeler), one
+pair's evidence, and annotators' accuracy against the adjudicated grades.
+
+The queue is computed per request from the benchmark's judgments and the labeler's labels
+(one streamed pass over each). Both are bounded by what people graded, thousands of pairs,
+not by the corpus; the decisions themselves are in annotate.services.review.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from statistics import median_low
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from labeling.exports import CHUNK_SIZE
+from labeling.models import Judgment, Labeler, ModelLabel, Pair
+
+from .models import Adjudication, Benchmark, ReviewDecision
+
+CONSENSUS, ANY = "consensus", "any"  # the model disagrees with the people's median, or with anyone
+MODES = (CONSENSUS, ANY)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    pair_id: int
+    human_grade: int  # the people's median (median_low, as annotate.selectors)
+    model_grade: int
+    expected_grade: float
+    confidence: float  # the model's probability of its own grade (1 without a distribution)
+    grades: tuple[tuple[int, int], ...]  # (annotator id, grade) of every judgment
+
+    @property
+    def priority(self) -> float:
+        """A confident model far from the people first: |expected - median| x confidence."""
+        return abs(self.expected_grade - self.human_grade) * self.confidence
+
+
+def review_labelers(*, benchmark: Benchmark) -> QuerySet[Labeler]:
+    """Labelers that graded pairs of the benchmark: students first, the newest first."""
+    labeled = ModelLabel.objects.filter(labeler=OuterRef("pk"), pair__benchmark_items__benchmark=benchmark)
+    return (Labeler.objects.filter(Exists(labeled))
+            .alias(is_student=Q(role=Labeler.Role.STUDENT))
+            .order_by("-is_student", "-created_at", "-id"))
+
+
+def _confidence(distribution: list, grade: int) -> float:
+    return float(distribution[grade]) if distribution and len(distribution) > grade else 1.0
+
+
+def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENSUS, query: str = "",
+                  grade: int | None = None, model_grade: int | None = None, annotator=None) -> list[Disagreement]:
+    """The pairs still to review, most telling first: judged pairs of the benchmark that no
+    reviewer decided yet, where `labeler`'s grade differs from the people's median (mode
+    "consensus") or from any one annotator's grade (mode "any"; with `annotator`, from theirs).
+
+    Filters: `query` (its external id, or words of its text), `grade` (the people's median),
+    `model_grade`, and `annotator` (pairs they graded).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode is one of {MODES}, not {mode!r}")
+    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
+    if query:
+        pairs = pairs.filter(Q(query__external_id=query) | Q(query__text__icontains=query))
+    if annotator is not None:
+        pairs = pairs.filter(judgments__annotator=annotator)
+    labels = {
+        pair_id: (g, e, d) for pair_id, g, e, d in ModelLabel.objects.filter(labeler=labeler, pair__in=pairs)
+        .values_list("pair_id", "grade", "expected_grade", "distribution").iterator(chunk_size=CHUNK_SIZE)
+    }
+    judgments = (Judgment.objects.filter(pair__in=pairs).order_by("pair_id", "annotator_id")
+                 .values_list("pair_id", "annotator_id", "grade").iterator(chunk_size=CHUNK_SIZE))
+    found = []
+    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
+        if pair_id not in labels:
+            continue
+        grades = tuple((a, g) for _, a, g in rows)
+        human = median_low([g for _, g in grades])
+        label_grade, expected, distribution = labels[pair_id]
+        if mode == CONSENSUS:
+            differs = label_grade != human
+        else:
+            differs = any(g != label_grade for a, g in grades if annotator is None or a == annotator.pk)
+        if not differs or (grade is not None and human != grade) or (model_grade is not None and label_grade != model_grade):
+            continue
+        found.append(Disagreement(pair_id=pair_id, human_grade=human, model_grade=label_grade,
+                                  expected_grade=float(expected), confidence=_confidence(distribution, label_grade),
+                                  grades=grades))
+    found.sort(key=lambda d: (-d.priority, d.pair_id))
+    return found
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the reviewer sees of one pair."""
+
+    pair: Pair
+    judgments: list[Judgment]  # with annotator, seconds and comment
+    model: ModelLabel | None  # the reviewed labeler's label
+    teachers: list[ModelLabel]  # every teacher's label of the pair
+
+
+def pair_evidence(*, pair_id: int, labeler: Labeler) -> Evidence:
+    pair = Pair.objects.select_related("query", "document").get(pk=pair_id)
+    labels = list(ModelLabel.objects.filter(pair=pair).filter(Q(labeler=labeler) | Q(labeler__role=Labeler.Role.TEACHER))
+                  .select_related("labeler").order_by("labeler__name"))
+    return Evidence(
+        pair=pair,
+        judgments=list(Judgment.objects.filter(pair=pair).select_related("annotator").order_by("created_at", "id")),
+        model=next((label for label in labels if label.labeler_id == labeler.pk), None),
+        teachers=[label for label in labels if label.labeler_id != labeler.pk],
+    )
+
+
+def review_log(*, benchmark: Benchmark) -> QuerySet[ReviewDecision]:
+    """The benchmark's audit log, newest first."""
+    return (ReviewDecision.objects.filter(benchmark=benchmark)
+            .select_related("decided_by", "labeler", "pair__query", "pair__document").order_by("-decided_at", "-id"))
+
+
+def review_counts(*, benchmark: Benchmark) -> dict[str, int]:
+    adjudications = Adjudication.objects.filter(benchmark=benchmark)
+    return {"decided": adjudications.count(), "ambiguous": adjudications.filter(ambiguous=True).count()}
+
+
+@dataclass(frozen=True)
+class AdjudicatedAccuracy:
+    annotator_id: int
+    graded: int  # their judgments of pairs a reviewer gave a grade (ambiguous pairs left out)
+    exact: int
+    within_one: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.exact / self.graded if self.graded else None
+
+    @property
+    def within_one_rate(self) -> float | None:
+        return self.within_one / self.graded if self.graded else None
+
+
+def adjudicated_accuracy(*, benchmark: Benchmark) -> dict[int, AdjudicatedAccuracy]:
+    """annotator id -> how often their grade matched the reviewers' decision: the figure to
+    coach (or retire) an annotator by."""
+    rows: Iterable = (
+        Judgment.objects.filter(pair__adjudications__benchmark=benchmark, pair__adjudications__ambiguous=False)
+        .values_list("annotator_id", "grade", "pair__adjudications__grade").iterator(chunk_size=CHUNK_SIZE)
+    )
+    tallies: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for annotator_id, grade, decided in rows:
+        tally = tallies[annotator_id]
+        tally[0] += 1
+        tally[1] += grade == decided
+        tally[2] += abs(grade - decided) <= 1
+    return {a: AdjudicatedAccuracy(annotator_id=a, graded=n, exact=e, within_one=w) for a, (n, e, w) in tallies.items()}

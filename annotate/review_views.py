@@ -1,0 +1,136 @@
+"""The review pages, for reviewers and admins: the disagreement queue and its decisions (keys
+or clicks), undo, and the audit log. Parse, call annotate.review or the review service,
+render; with htmx a POST answers the `#pair` fragment (the next disagreement), without
+JavaScript it redirects to the queue, whose choices stay in the query string."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling.grades import DEFINITIONS, Grade
+
+from .forms import DecisionForm, ReviewFilterForm
+from .models import Benchmark
+from .review import CONSENSUS, disagreements, pair_evidence, review_counts, review_labelers, review_log
+from .selectors import benchmark_visible_get
+from .services.review import ReviewError, adjudication_decide, adjudication_undo
+
+GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for g in Grade]
+FILTERS = ("labeler", "mode", "query", "grade", "model_grade", "annotator")
+RECENT = 5
+
+
+def _benchmark(request, name: str) -> Benchmark:
+    if not (request.user.is_active and request.user.has_perm("annotate.review_pair")):
+        raise PermissionDenied("Reviewing is for reviewers and admins.")
+    try:
+        return benchmark_visible_get(user=request.user, name=name)
+    except Benchmark.DoesNotExist:
+        raise Http404("No such benchmark.") from None
+
+
+def _choices(request, benchmark: Benchmark) -> dict:
+    """The queue's labeler and filters from the query string; a bad value counts as unset."""
+    form = ReviewFilterForm(request.GET)
+    form.is_valid()
+    data = {name: form.cleaned_data.get(name) for name in [*FILTERS, "pair"]}
+    labelers = list(review_labelers(benchmark=benchmark))
+    labeler = next((lab for lab in labelers if lab.name == data["labeler"]), labelers[0] if labelers else None)
+    annotators = list(get_user_model().objects.filter(judgments__pair__benchmark_items__benchmark=benchmark)
+                      .distinct().order_by("username"))
+    annotator = next((a for a in annotators if a.username == data["annotator"]), None)
+    kept = {name: data[name] for name in FILTERS if data[name] not in (None, "")}
+    return {"data": data, "labelers": labelers, "labeler": labeler, "annotators": annotators, "annotator": annotator,
+            "mode": data["mode"] or CONSENSUS, "query_string": urlencode(kept)}
+
+
+def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
+    url = reverse("annotate:review", args=[benchmark.name])
+    query = "&".join(q for q in (query_string, urlencode(extra)) if q)
+    return f"{url}?{query}" if query else url
+
+
+def _context(request, benchmark: Benchmark, *, focus: int | None = None) -> dict:
+    choices = _choices(request, benchmark)
+    data, labeler = choices["data"], choices["labeler"]
+    queue = []
+    if labeler is not None:
+        queue = disagreements(benchmark=benchmark, labeler=labeler, mode=choices["mode"], query=data["query"] or "",
+                              grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"])
+    focus = focus or data["pair"]
+    current = next((d for d in queue if d.pair_id == focus), queue[0] if queue else None)
+    mine = review_log(benchmark=benchmark).filter(decided_by=request.user)
+    return {
+        **choices,
+        "benchmark": benchmark,
+        "grades": GRADES,
+        "remaining": len(queue),
+        "current": current,
+        "evidence": pair_evidence(pair_id=current.pair_id, labeler=labeler) if current else None,
+        "counts": review_counts(benchmark=benchmark),
+        "recent": mine[:RECENT],
+        "can_undo": mine.exists(),
+    }
+
+
+def _answer(request, benchmark: Benchmark, *, focus: int | None = None):
+    """After a POST: the next disagreement as a fragment for htmx, a redirect for a plain form."""
+    if request.htmx:
+        return render(request, "annotate/review.html#pair", _context(request, benchmark, focus=focus))
+    extra = {"pair": focus} if focus else {}
+    return redirect(_queue_url(benchmark, _choices(request, benchmark)["query_string"], **extra))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review(request, name: str):
+    benchmark = _benchmark(request, name)
+    if request.method == "GET":
+        return render(request, "annotate/review.html", _context(request, benchmark))
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return _answer(request, benchmark)
+    data = form.cleaned_data
+    try:
+        decision = adjudication_decide(
+            benchmark=benchmark, pair_id=data["pair"], reviewer=request.user, action=data["action"],
+            labeler=_choices(request, benchmark)["labeler"], grade=data["grade"], comment=data["comment"],
+        )
+    except ReviewError as exc:
+        messages.warning(request, str(exc))
+    else:
+        messages.success(request, f"Decided: {decision.get_action_display().lower()} ({decision.after_label}).")
+    return _answer(request, benchmark)
+
+
+@login_required
+@require_POST
+def review_undo(request, name: str):
+    benchmark = _benchmark(request, name)
+    try:
+        entry = adjudication_undo(benchmark=benchmark, reviewer=request.user)
+    except ReviewError as exc:
+        messages.warning(request, str(exc))
+        return _answer(request, benchmark)
+    if entry is None:
+        messages.info(request, "Nothing to undo.")
+        return _answer(request, benchmark)
+    messages.info(request, f"Undone: this pair was {entry.before_label}, it is {entry.after_label} again. Decide it anew.")
+    return _answer(request, benchmark, focus=entry.pair_id)
+
+
+@login_required
+@require_GET
+def review_log_page(request, name: str):
+    benchmark = _benchmark(request, name)
+    page = Paginator(review_log(benchmark=benchmark), 50).get_page(request.GET.get("page"))
+    return render(request, "annotate/review_log.html", {"benchmark": benchmark, "page": page})
