@@ -441,7 +441,7 @@ def _busy_seconds() -> float:
 class Server:
     """`manage.py serve --no-worker` on a free loopback port, for the length of a with block."""
 
-    def __init__(self, url: str, web_workers: int):
+    def __init__(self, url: str, web_workers: int, web_threads: int):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.folder = tempfile.TemporaryDirectory(prefix="annotate-load-")
@@ -450,7 +450,7 @@ class Server:
         self.log = open(Path(self.folder.name) / "server.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--no-worker", "--bind", f"127.0.0.1:{self.port}",
-             "--web-workers", str(web_workers)],
+             "--web-workers", str(web_workers), "--web-threads", str(web_threads)],
             cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
 
@@ -804,7 +804,7 @@ def report(args, scale: Scale, server_command: str, flows: dict, dash: dict, loa
         f" {words:.0f} words ({chars:.0f} characters) on average; {scale.judgments:,} judgments by the"
         f" {scale.annotators} annotators, {scale.required} required per pair ({full:,} pairs complete,"
         f" {partial:,} with {scale.required - 1}, {single:,} with 1)",
-        f"- server: `{server_command}` (from `manage.py serve --no-worker --web-workers {args.web_workers}`),"
+        f"- server: `{server_command}` (from `manage.py serve --no-worker --web-workers {args.web_workers} --web-threads {args.web_threads}`),"
         " DEBUG off, CONN_MAX_AGE 60",
         f"- load: {scale.annotators} annotators (one client and session each, logged in through the form), each"
         f" reading a pair for {args.think_ms / 1000:.1f} s ± 50 % (uniform) before grading it, for {args.duration:.0f} s"
@@ -844,6 +844,7 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=3000, help="mean time an annotator reads a pair")
     parser.add_argument("--flows", nargs="+", choices=("page", "htmx"), default=["page", "htmx"])
     parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1), help="serve's --web-workers (gunicorn processes; serve's default)")
+    parser.add_argument("--web-threads", type=int, default=4, help="serve's --web-threads (per process)")
     parser.add_argument("--dashboard-repeats", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reload", action="store_true", help="load even when the data is there")
@@ -870,7 +871,7 @@ def main() -> None:
 
     usernames = [f"load-ann{i:03d}" for i in range(scale.annotators)]
     load_before = os.getloadavg()
-    with Server(args.database_url, args.web_workers) as server:
+    with Server(args.database_url, args.web_workers, args.web_threads) as server:
         flows, dash = asyncio.run(measure(server, usernames, args))
         server_command = server.gunicorn()
     text = report(args, scale, server_command, flows, dash, load_before, os.getloadavg())

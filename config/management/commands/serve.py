@@ -23,12 +23,13 @@ class Command(BaseCommand):
         # Two gunicorn processes per core: with 50 annotators on 2 cores, 4 processes cut the p95
         # of the grading POST from 73 to 60 ms against 2 (benchmarks/results/annotate_load.md).
         parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1))
+        parser.add_argument("--web-threads", type=int, default=4, help="Threads per gunicorn process.")
         parser.add_argument("--no-worker", action="store_true", help="Web server only (workers run elsewhere).")
 
-    def handle(self, *, bind, web_workers, no_worker, **options):
+    def handle(self, *, bind, web_workers, web_threads, no_worker, **options):
         commands = [
             [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
-             "--threads", "4", "--access-logfile", "-"],
+             "--threads", str(web_threads), "--access-logfile", "-"],
         ]
         if not no_worker:
             commands += [
