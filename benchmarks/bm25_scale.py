@@ -10,7 +10,7 @@ random document, so every query has matches. For each size: time to tokenize and
 to retrieve the top 20 of each query. The reference runs up to --reference-max documents (its
 index is a Python dict per document and a query scores every document), on the first
 --reference-queries queries, and the engines' top 10 are compared there. The table is printed
-and written to benchmarks/results/bm25_scale.md.
+and written to benchmarks/results/bm25_scale.md, keeping its hand-written "## Notes".
 """
 
 import argparse
@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from distill.bm25 import B, K1, BM25Index, tokenize  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "bm25_scale.md"
+NOTES = "## Notes"
 VOCABULARY = 50_000
 TOP_K, COMPARED = 20, 10
 
@@ -99,7 +100,8 @@ def main() -> None:
         del docs, index, indices
     report = _report(rows, args)
     print(report)
-    RESULTS.write_text(report)
+    notes = RESULTS.read_text().partition(NOTES)[2] if RESULTS.exists() else ""
+    RESULTS.write_text(report + (f"\n{NOTES}{notes}" if notes else ""))  # hand-written notes stay
 
 
 def _report(rows: list[dict], args) -> str:
