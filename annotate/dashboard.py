@@ -12,7 +12,7 @@ import math
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from itertools import combinations
-from statistics import median, median_low
+from statistics import median
 
 import krippendorff
 import numpy as np
@@ -28,7 +28,7 @@ from labeling.models import Judgment, Query
 
 from .models import Benchmark, BenchmarkStats
 from .review import adjudicated_accuracy
-from .selectors import gold_accuracy
+from .selectors import gold_accuracy, human_grade
 
 STALE_SECONDS = 60  # older figures are refreshed in the background when the page is opened
 MIN_SHARED = 10  # annotator pairs with fewer shared pairs get no kappa
@@ -105,7 +105,7 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
             tally[0] += ga == gb
             tally[1] += 1
         for a, ga in grades.items():
-            others = median_low([g for b, g in grades.items() if b != a])
+            others = human_grade([g for b, g in grades.items() if b != a])
             vs_others[a][others, ga] += 1
 
     annotator_ids = sorted(judged)

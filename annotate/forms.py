@@ -4,6 +4,7 @@ from labeling.grades import Grade
 from labeling.models import Judgment
 
 from .models import ReviewDecision
+from .review import ANY, CONSENSUS
 
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
 
@@ -39,8 +40,8 @@ class ReviewFilterForm(forms.Form):
     """The review queue's choices, from the query string (they stay in the page's URL)."""
 
     labeler = forms.CharField(required=False)
-    mode = forms.ChoiceField(choices=[("consensus", "differs from the people's median"),
-                                      ("any", "differs from any annotator")], required=False)
+    mode = forms.ChoiceField(choices=[(CONSENSUS, "differs from the people's median"),
+                                      (ANY, "differs from any annotator")], required=False)
     query = forms.CharField(required=False, max_length=200)
     grade = forms.TypedChoiceField(choices=[("", "any")] + Grade.choices, coerce=int, required=False, empty_value=None)
     model_grade = forms.TypedChoiceField(choices=[("", "any")] + Grade.choices, coerce=int, required=False,

@@ -6,12 +6,9 @@ The queue is computed per request from the benchmark's judgments and the labeler
 not by the corpus; the decisions themselves are in annotate.services.review.
 """
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
-from statistics import median_low
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -19,6 +16,7 @@ from labeling.exports import CHUNK_SIZE
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
 
 from .models import Adjudication, Benchmark, ReviewDecision
+from .selectors import AnnotatorAccuracy, annotator_accuracies, human_grade
 
 CONSENSUS, ANY = "consensus", "any"  # the model disagrees with the people's median, or with anyone
 MODES = (CONSENSUS, ANY)
@@ -27,7 +25,7 @@ MODES = (CONSENSUS, ANY)
 @dataclass(frozen=True)
 class Disagreement:
     pair_id: int
-    human_grade: int  # the people's median (median_low, as annotate.selectors)
+    human_grade: int  # the people's grade (annotate.selectors.human_grade)
     model_grade: int
     expected_grade: float
     confidence: float  # the model's probability of its own grade (1 without a distribution)
@@ -78,7 +76,7 @@ def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENS
         if pair_id not in labels:
             continue
         grades = tuple((a, g) for _, a, g in rows)
-        human = median_low([g for _, g in grades])
+        human = human_grade([g for _, g in grades])
         label_grade, expected, distribution = labels[pair_id]
         if mode == CONSENSUS:
             differs = label_grade != human
@@ -126,33 +124,11 @@ def review_counts(*, benchmark: Benchmark) -> dict[str, int]:
     return {"decided": adjudications.count(), "ambiguous": adjudications.filter(ambiguous=True).count()}
 
 
-@dataclass(frozen=True)
-class AdjudicatedAccuracy:
-    annotator_id: int
-    graded: int  # their judgments of pairs a reviewer gave a grade (ambiguous pairs left out)
-    exact: int
-    within_one: int
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.exact / self.graded if self.graded else None
-
-    @property
-    def within_one_rate(self) -> float | None:
-        return self.within_one / self.graded if self.graded else None
-
-
-def adjudicated_accuracy(*, benchmark: Benchmark) -> dict[int, AdjudicatedAccuracy]:
+def adjudicated_accuracy(*, benchmark: Benchmark) -> dict[int, AnnotatorAccuracy]:
     """annotator id -> how often their grade matched the reviewers' decision: the figure to
-    coach (or retire) an annotator by."""
-    rows: Iterable = (
+    coach (or retire) an annotator by. Pairs flagged ambiguous are left out."""
+    rows = (
         Judgment.objects.filter(pair__adjudications__benchmark=benchmark, pair__adjudications__ambiguous=False)
-        .values_list("annotator_id", "grade", "pair__adjudications__grade").iterator(chunk_size=CHUNK_SIZE)
+        .values_list("annotator_id", "annotator__username", "grade", "pair__adjudications__grade")
     )
-    tallies: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for annotator_id, grade, decided in rows:
-        tally = tallies[annotator_id]
-        tally[0] += 1
-        tally[1] += grade == decided
-        tally[2] += abs(grade - decided) <= 1
-    return {a: AdjudicatedAccuracy(annotator_id=a, graded=n, exact=e, within_one=w) for a, (n, e, w) in tallies.items()}
+    return annotator_accuracies(rows.iterator(chunk_size=CHUNK_SIZE))

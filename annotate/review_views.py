@@ -15,15 +15,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.grades import DEFINITIONS, Grade
-
 from .forms import DecisionForm, ReviewFilterForm
 from .models import Benchmark
 from .review import CONSENSUS, disagreements, pair_evidence, review_counts, review_labelers, review_log
 from .selectors import benchmark_visible_get
 from .services.review import ReviewError, adjudication_decide, adjudication_undo
+from .views import GRADES
 
-GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for g in Grade]
 FILTERS = ("labeler", "mode", "query", "grade", "model_grade", "annotator")
 RECENT = 5
 
@@ -58,8 +56,7 @@ def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
     return f"{url}?{query}" if query else url
 
 
-def _context(request, benchmark: Benchmark, *, focus: int | None = None) -> dict:
-    choices = _choices(request, benchmark)
+def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None = None) -> dict:
     data, labeler = choices["data"], choices["labeler"]
     queue = []
     if labeler is not None:
@@ -67,7 +64,7 @@ def _context(request, benchmark: Benchmark, *, focus: int | None = None) -> dict
                               grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"])
     focus = focus or data["pair"]
     current = next((d for d in queue if d.pair_id == focus), queue[0] if queue else None)
-    mine = review_log(benchmark=benchmark).filter(decided_by=request.user)
+    recent = list(review_log(benchmark=benchmark).filter(decided_by=request.user)[:RECENT])
     return {
         **choices,
         "benchmark": benchmark,
@@ -76,56 +73,58 @@ def _context(request, benchmark: Benchmark, *, focus: int | None = None) -> dict
         "current": current,
         "evidence": pair_evidence(pair_id=current.pair_id, labeler=labeler) if current else None,
         "counts": review_counts(benchmark=benchmark),
-        "recent": mine[:RECENT],
-        "can_undo": mine.exists(),
+        "recent": recent,
+        "can_undo": bool(recent),
     }
 
 
-def _answer(request, benchmark: Benchmark, *, focus: int | None = None):
+def _answer(request, benchmark: Benchmark, choices: dict, *, focus: int | None = None):
     """After a POST: the next disagreement as a fragment for htmx, a redirect for a plain form."""
     if request.htmx:
-        return render(request, "annotate/review.html#pair", _context(request, benchmark, focus=focus))
+        return render(request, "annotate/review.html#pair", _context(request, benchmark, choices, focus=focus))
     extra = {"pair": focus} if focus else {}
-    return redirect(_queue_url(benchmark, _choices(request, benchmark)["query_string"], **extra))
+    return redirect(_queue_url(benchmark, choices["query_string"], **extra))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def review(request, name: str):
     benchmark = _benchmark(request, name)
+    choices = _choices(request, benchmark)
     if request.method == "GET":
-        return render(request, "annotate/review.html", _context(request, benchmark))
+        return render(request, "annotate/review.html", _context(request, benchmark, choices))
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
-        return _answer(request, benchmark)
+        return _answer(request, benchmark, choices)
     data = form.cleaned_data
     try:
         decision = adjudication_decide(
             benchmark=benchmark, pair_id=data["pair"], reviewer=request.user, action=data["action"],
-            labeler=_choices(request, benchmark)["labeler"], grade=data["grade"], comment=data["comment"],
+            labeler=choices["labeler"], grade=data["grade"], comment=data["comment"],
         )
     except ReviewError as exc:
         messages.warning(request, str(exc))
     else:
         messages.success(request, f"Decided: {decision.get_action_display().lower()} ({decision.after_label}).")
-    return _answer(request, benchmark)
+    return _answer(request, benchmark, choices)
 
 
 @login_required
 @require_POST
 def review_undo(request, name: str):
     benchmark = _benchmark(request, name)
+    choices = _choices(request, benchmark)
     try:
         entry = adjudication_undo(benchmark=benchmark, reviewer=request.user)
     except ReviewError as exc:
         messages.warning(request, str(exc))
-        return _answer(request, benchmark)
+        return _answer(request, benchmark, choices)
     if entry is None:
         messages.info(request, "Nothing to undo.")
-        return _answer(request, benchmark)
+        return _answer(request, benchmark, choices)
     messages.info(request, f"Undone: this pair was {entry.before_label}, it is {entry.after_label} again. Decide it anew.")
-    return _answer(request, benchmark, focus=entry.pair_id)
+    return _answer(request, benchmark, choices, focus=entry.pair_id)
 
 
 @login_required

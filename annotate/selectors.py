@@ -1,6 +1,6 @@
 """Reads for the human workflow."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -18,12 +18,15 @@ from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, S
 RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
 
 
+def human_grade(grades: Sequence[int]) -> int:
+    """The people's grade of a pair: the median, ties between the two middle grades going to the
+    lower one (median_low): conservative, a pair counts as relevant only if half the judges say
+    at least that much, and the result is always a grade someone actually gave."""
+    return median_low(grades)
+
+
 def _human_medians(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, str, str, int, int]]:
     """(pair id, qid, docid, the people's grade, number of judgments) per judged pair, streamed.
-
-    The people's grade is the median, ties between the two middle grades going to the lower
-    one (median_low): conservative, a pair counts as relevant only if half the judges say at
-    least that much, and the result is always a grade someone actually gave.
     Pairs without judgments are skipped.
     """
     judgments = (
@@ -35,7 +38,7 @@ def _human_medians(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterat
     for pair_id, group in groupby(judgments, key=itemgetter(0)):
         rows = list(group)  # one pair's judgments: a handful
         grades = [grade for *_, grade in rows]
-        yield pair_id, rows[0][1], rows[0][2], median_low(grades), len(grades)
+        yield pair_id, rows[0][1], rows[0][2], human_grade(grades), len(grades)
 
 
 def benchmark_adjudications(*, benchmark: Benchmark) -> dict[int, int | None]:
@@ -72,7 +75,7 @@ def benchmark_consensus_grades(*, benchmark: Benchmark) -> dict[int, int]:
 def pair_human_grade(*, pair_id: int) -> int | None:
     """The people's median grade of one pair, before any review (None when nobody graded it)."""
     grades = list(Judgment.objects.filter(pair_id=pair_id).values_list("grade", flat=True))
-    return median_low(grades) if grades else None
+    return human_grade(grades) if grades else None
 
 
 # --- who sees what ---------------------------------------------------------------------------
@@ -228,11 +231,13 @@ def progress_get(*, benchmark: Benchmark, annotator) -> Progress:
 # --- for the admin's dashboard ---------------------------------------------------------------
 
 @dataclass(frozen=True)
-class GoldAccuracy:
+class AnnotatorAccuracy:
+    """An annotator's grades against reference grades: the gold grades, or reviewers' decisions."""
+
     annotator_id: int
     username: str
-    graded: int  # gold pairs graded
-    exact: int  # graded exactly as the gold grade
+    graded: int  # pairs graded that have a reference grade
+    exact: int  # graded exactly as the reference
     within_one: int  # at most one grade away
 
     @property
@@ -244,7 +249,19 @@ class GoldAccuracy:
         return self.within_one / self.graded if self.graded else None
 
 
-def gold_accuracy(*, benchmark: Benchmark) -> list[GoldAccuracy]:
+def annotator_accuracies(rows: Iterable[tuple[int, str, int, int]]) -> dict[int, AnnotatorAccuracy]:
+    """annotator id -> their accuracy, from (annotator id, username, grade, reference grade) rows."""
+    tallies: dict[int, list] = {}
+    for annotator_id, username, grade, reference in rows:
+        tally = tallies.setdefault(annotator_id, [username, 0, 0, 0])
+        tally[1] += 1
+        tally[2] += grade == reference
+        tally[3] += abs(grade - reference) <= 1
+    return {a: AnnotatorAccuracy(annotator_id=a, username=u, graded=n, exact=e, within_one=w)
+            for a, (u, n, e, w) in tallies.items()}
+
+
+def gold_accuracy(*, benchmark: Benchmark) -> list[AnnotatorAccuracy]:
     """Each annotator's accuracy on the benchmark's gold pairs (calibration pairs excluded),
     by username. Reads only gold items' judgments: a small set."""
     gold = BenchmarkItem.objects.filter(
@@ -259,13 +276,5 @@ def gold_accuracy(*, benchmark: Benchmark) -> list[GoldAccuracy]:
         .annotate(gold=Subquery(gold))
         .values_list("annotator_id", "annotator__username", "grade", "gold")
     )
-    tallies: dict[int, list] = {}
-    for annotator_id, username, grade, gold_grade in rows.iterator(chunk_size=CHUNK_SIZE):
-        tally = tallies.setdefault(annotator_id, [username, 0, 0, 0])
-        tally[1] += 1
-        tally[2] += grade == gold_grade
-        tally[3] += abs(grade - gold_grade) <= 1
-    return sorted(
-        (GoldAccuracy(annotator_id=a, username=u, graded=n, exact=e, within_one=w) for a, (u, n, e, w) in tallies.items()),
-        key=lambda g: g.username,
-    )
+    accuracies = annotator_accuracies(rows.iterator(chunk_size=CHUNK_SIZE))
+    return sorted(accuracies.values(), key=lambda g: g.username)

@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import random
 import re
 import shlex
@@ -81,6 +80,8 @@ from django.db import connection  # noqa: E402
 from annotate.dashboard import benchmark_stats_refresh  # noqa: E402
 from annotate.models import Benchmark  # noqa: E402
 from annotate.roles import ADMIN, ANNOTATOR, roles_ensure  # noqa: E402
+from annotate.services import benchmark_counts_refresh  # noqa: E402
+from machine import cpu_description  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
 
@@ -238,8 +239,9 @@ def judgments_load(cur, scale: Scale, benchmark_id: int, annotator_ids: list[int
 
 
 def counters_fill(cur, benchmark_id: int, pair_ids: list[int] | None) -> None:
-    """Items' judgment_count (all, or those of `pair_ids`), members' judged_* and the
-    benchmark's counts, from the rows: what the services keep in each judgment's transaction."""
+    """Items' judgment_count (all, or those of `pair_ids`) and members' judged_*, from the rows:
+    what the services keep in each judgment's transaction. (The benchmark's item counts change
+    only with the load: benchmark_counts_refresh sets them there.)"""
     only = "" if pair_ids is None else "AND i.pair_id = ANY(%(pairs)s)"
     cur.execute(
         f"""
@@ -262,16 +264,6 @@ def counters_fill(cur, benchmark_id: int, pair_ids: list[int] | None) -> None:
           FROM labeling_judgment j JOIN annotate_benchmarkitem i ON i.pair_id = j.pair_id AND i.benchmark_id = %(b)s
           GROUP BY j.annotator_id) c ON c.annotator_id = m2.user_id
         WHERE m.id = m2.id AND m.benchmark_id = %(b)s
-        """,
-        {"b": benchmark_id},
-    )
-    cur.execute(
-        """
-        UPDATE annotate_benchmark SET
-          regular_count = (SELECT count(*) FROM annotate_benchmarkitem WHERE benchmark_id = %(b)s AND NOT is_calibration AND gold_grade IS NULL),
-          gold_count = (SELECT count(*) FROM annotate_benchmarkitem WHERE benchmark_id = %(b)s AND NOT is_calibration AND gold_grade IS NOT NULL),
-          calibration_count = (SELECT count(*) FROM annotate_benchmarkitem WHERE benchmark_id = %(b)s AND is_calibration)
-        WHERE id = %(b)s
         """,
         {"b": benchmark_id},
     )
@@ -359,6 +351,7 @@ def dataset_load(url: str, scale: Scale) -> None:
         cur.execute("UPDATE labeling_corpus SET description = %s WHERE id = %s", [json.dumps(state), corpus_id])
         step(f"{scale.judgments} judgments and counters", t)
         conn.commit()
+    benchmark_counts_refresh(benchmark=Benchmark.objects.get(name=BENCHMARK))  # the app's own recount
     t = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
@@ -767,14 +760,6 @@ def _flow_lines(flow: str, result: dict) -> str:
     return "\n".join([*_table(COLUMNS, _rows(flow, result)), _throughput(flow, result)])
 
 
-def _cpu() -> str:
-    info = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())
-    return f"{info.get('model name', platform.processor())}, {os.cpu_count()} cores"
-
-
 def report(args, scale: Scale, server_command: str, flows: dict, dash: dict, load_before, load_after) -> str:
     command = shlex.join([".venv/bin/python", "benchmarks/annotate_load.py", *sys.argv[1:]])
     with connection.cursor() as cur:
@@ -797,7 +782,7 @@ def report(args, scale: Scale, server_command: str, flows: dict, dash: dict, loa
         "",
         f"- command: `{command}`",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-        f"- machine: {_cpu()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after;"
+        f"- machine: {cpu_description()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after;"
         f" PostgreSQL {pg} on the same machine",
         f"- data: {scale.pairs:,} benchmark pairs ({scale.pairs - scale.gold:,} regular, {scale.gold:,} gold; gold rate"
         f" 0.1) of {scale.queries:,} queries x {scale.per_query}, {scale.documents:,} synthetic documents of"

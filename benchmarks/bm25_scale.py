@@ -15,8 +15,6 @@ and written to benchmarks/results/bm25_scale.md, keeping its hand-written "## No
 
 import argparse
 import datetime as dt
-import os
-import platform
 import resource
 import shlex
 import sys
@@ -29,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from distill.bm25 import B, K1, BM25Index, tokenize  # noqa: E402
+from machine import cpu_description  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "bm25_scale.md"
 NOTES = "## Notes"
@@ -112,8 +111,7 @@ def _report(rows: list[dict], args) -> str:
         "# BM25 at scale: bm25s (the engine) and rank-bm25 (the reference)",
         "",
         f"- command: `.venv/bin/python benchmarks/bm25_scale.py {shlex.join(sys.argv[1:])}`".rstrip(),
-        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; {platform.processor() or platform.machine()},"
-        f" {os.cpu_count()} cores; peak memory of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB",
+        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; {cpu_description()}; peak memory of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB",
         f"- synthetic documents of 60-180 words (Zipf vocabulary of {VOCABULARY:,} terms), {args.queries} queries of"
         f" 3-6 words from random documents; top {TOP_K} per query, one thread",
         f"- reference: rank-bm25 BM25Okapi (epsilon 0) up to {args.reference_max:,} documents, on"

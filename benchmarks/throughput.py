@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -53,6 +52,7 @@ from labeling.labelers.cross_encoder import (  # noqa: E402
 from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
 from labeling.metrics import accuracy, krippendorff_alpha  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
+from machine import cpu_description  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "throughput.md"
 NOTES = "## Notes"
@@ -261,17 +261,6 @@ def _row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _cpu() -> str:
-    """The CPU's model name and the instruction sets the runtimes' speed hangs on."""
-    info = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())  # the first processor's
-    flags = sorted(set(info.get("flags", "").split()) & SPEED_FLAGS)
-    model = info.get("model name", platform.processor())
-    return f"{model}, {os.cpu_count()} cores, {', '.join(flags) or 'no VNNI/BF16/AMX'}"
-
-
 def _report(rows: list[dict], args, load_before, load_after) -> str:
     command = shlex.join([".venv/bin/python", "benchmarks/throughput.py", *sys.argv[1:]])
     return "\n".join([
@@ -279,7 +268,7 @@ def _report(rows: list[dict], args, load_before, load_after) -> str:
         "",
         f"- command: `{command}`",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-        f"- CPU: {_cpu()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
+        f"- CPU: {cpu_description(SPEED_FLAGS)}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
         f"- torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}"
         f" (intra-op {args.threads} threads, inter-op 1), transformers {transformers.__version__}",
         f"- {args.pairs} DL19 pairs for the student, the first {args.teacher_pairs} of them for the teacher too;"

@@ -4,7 +4,6 @@ Teaching and evaluation are labeling jobs (labeling.labeling_jobs): they skip wh
 so a resumed stage only labels the rest.
 """
 
-import random
 from pathlib import Path
 
 from django.conf import settings
@@ -44,7 +43,7 @@ def pairs_teach(run: Run) -> None:
 
 
 def student_train_stage(run: Run) -> None:
-    from .training import TrainExample, student_train  # torch: only on the workers that train
+    from .training import TrainExample, examples_split, student_train  # torch: only on the workers that train
 
     cfg = run.config["train"]
     teacher = Labeler.objects.get(name=run.config["teacher"])
@@ -54,14 +53,9 @@ def student_train_stage(run: Run) -> None:
         raise ValueError("the teacher labeled no pair of this run")
     targets = training_targets(run=run, teacher_labels=labels)  # a next round's reviewed grades in place
     inputs = {p.pair_id: p for p in pair_inputs(pair_ids=[p for p, _, _ in targets.run_pairs + targets.reviewed])}
-    # Validation split by query, never by pair: a query's pairs all land on one side.
-    query_ids = sorted({query_id for _, query_id, _ in targets.run_pairs})
-    random.Random(run.config["seed"]).shuffle(query_ids)
-    n_val = max(1, round(len(query_ids) * cfg["validation_fraction"])) if len(query_ids) > 1 else 0
-    held = set(query_ids[:n_val])
-    examples = [TrainExample(pair=inputs[p], target=t) for p, query_id, t in targets.run_pairs if query_id not in held]
-    examples += [TrainExample(pair=inputs[p], target=grade) for p, _, grade in targets.reviewed]
-    validation = [TrainExample(pair=inputs[p], target=t) for p, query_id, t in targets.run_pairs if query_id in held]
+    run_examples = [TrainExample(pair=inputs[p], target=t) for p, _, t in targets.run_pairs]
+    examples, validation = examples_split(run_examples, fraction=cfg["validation_fraction"], seed=run.config["seed"])
+    examples += [TrainExample(pair=inputs[p], target=grade) for p, _, grade in targets.reviewed]  # always trained on
     out_dir = Path(settings.MODEL_DIR) / "students" / f"run-{run.id}"
 
     def relay(done: int, total: int) -> None:
