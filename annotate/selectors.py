@@ -8,7 +8,8 @@ from operator import itemgetter
 from statistics import median_low
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
 from labeling.models import Judgment
@@ -182,13 +183,16 @@ def judgments_recent(*, benchmark: Benchmark, annotator, limit: int = RECENT_EDI
     """The annotator's latest grades in this benchmark, newest first: read from their index on
     (annotator, -updated_at), stopped after `limit` (no sort of all their judgments)."""
     in_benchmark = BenchmarkItem.objects.filter(benchmark=benchmark, pair_id=OuterRef("pair_id"))
-    return (
-        Judgment.objects.filter(annotator=annotator)
-        .filter(Exists(in_benchmark))
-        .select_related("pair__query", "pair__document")
-        .defer("pair__document__text", "pair__document__extra")  # the list shows titles only
-        .order_by("-updated_at")[:limit]
-    )
+    return Judgment.objects.filter(annotator=annotator).filter(Exists(in_benchmark)).order_by("-updated_at")[:limit]
+
+
+def grades_recent(*, benchmark: Benchmark, annotator) -> list[dict]:
+    """The grading page's list of judgments_recent: id, grade, query text and document title
+    per row, as plain values (every grading request renders it: no model instances)."""
+    return list(judgments_recent(benchmark=benchmark, annotator=annotator).values(
+        "id", "grade", query=F("pair__query__text"),
+        title=Coalesce(NullIf(F("pair__document__title"), Value("")), F("pair__document__external_id")),
+    ))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .selectors import (
     RECENT_EDITABLE,
     benchmark_visible_get,
     benchmarks_visible_to,
-    judgments_recent,
+    grades_recent,
     progress_get,
     user_can_grade,
 )
@@ -54,10 +54,6 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         item = BenchmarkItem.objects.select_related("pair__query", "pair__document").get(pk=item.pk)
         pair = item.pair
     progress = progress_get(benchmark=benchmark, annotator=request.user)
-    recent = [
-        {"judgment": j, "label": GRADE_LABEL[j.grade]}
-        for j in judgments_recent(benchmark=benchmark, annotator=request.user)
-    ]
     return {
         "benchmark": benchmark,
         "lease": lease,
@@ -68,7 +64,7 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         "document": pair.document if pair else None,
         "grades": GRADES,
         "progress": progress,
-        "recent": recent,
+        "recent": grades_recent(benchmark=benchmark, annotator=request.user),
         "recent_limit": RECENT_EDITABLE,
         "undone": undone,
         "lease_seconds": int(services.lease_duration().total_seconds()),

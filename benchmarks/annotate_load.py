@@ -18,7 +18,9 @@ round-trip times of the grading requests, and the agreement dashboard's compute 
    time, POST the grade (302 back to the page). Flow `htmx` (the keyboard UI): the POST carries
    HX-Request and answers the next pair's fragment, so one request is submit and next pair.
    Every request's round trip is recorded; requests started in the first --warmup seconds are not counted,
-   nor those started after --duration more (a grade being read then is still submitted).
+   nor those started after --duration more (a grade being read then is still submitted). Beside
+   it, the server's own time per request, from gunicorn's access log. The clients are a few lines
+   of HTTP on asyncio streams (Browser), light enough to share the 2 cores with the server.
    Afterwards the database is checked: judgments added = successful submits, no pair over its
    required judgments, counters equal to the judgments.
 4. Dashboard: the refresh service (what the background task runs) timed in this process, then
@@ -33,7 +35,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import logging
 import os
 import random
 import re
@@ -47,6 +48,9 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlencode
+from urllib.request import urlopen
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -68,7 +72,6 @@ import django  # noqa: E402
 
 django.setup()
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.types.numeric import Int8  # noqa: E402
@@ -83,13 +86,13 @@ from annotate.roles import ADMIN, ANNOTATOR, roles_ensure  # noqa: E402
 from annotate.services import benchmark_counts_refresh  # noqa: E402
 from machine import cpu_description  # noqa: E402
 
-logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
 
 RESULTS = REPO / "benchmarks" / "results" / "annotate_load.md"
 NOTES = "## Notes"
 CORPUS, BENCHMARK = "load-corpus", "load"
 PASSWORD = "load-benchmark"
 TARGET_P95_MS, TARGET_DASHBOARD_S = 50.0, 1.0
+ACCESS_FORMAT = "%(m)s %(U)s %(s)s %(D)s"  # gunicorn's access log: method, path, status, microseconds
 LOAD_VERSION = 2  # bump when the generated data changes: a database loaded earlier is reloaded
 GUIDELINES = """Grade how well the document answers the query.
 
@@ -439,7 +442,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.folder = tempfile.TemporaryDirectory(prefix="annotate-load-")
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "false", "ASSESSOR_BROKER_DIR": self.folder.name,
-               "LOG_LEVEL": "WARNING"}
+               "LOG_LEVEL": "WARNING", "GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_FORMAT}'"}
         self.log = open(Path(self.folder.name) / "server.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--no-worker", "--bind", f"127.0.0.1:{self.port}",
@@ -453,9 +456,9 @@ class Server:
             if self.proc.poll() is not None:
                 sys.exit(f"the server exited:\n{self.output()}")
             try:
-                if httpx.get(f"{self.base}/login/", timeout=2).status_code == 200:
+                if urlopen(f"{self.base}/login/", timeout=2).status == 200:
                     return self
-            except httpx.TransportError:
+            except (URLError, OSError):
                 pass
             time.sleep(0.3)
         sys.exit(f"the server did not answer in 60 s:\n{self.output()}")
@@ -469,6 +472,23 @@ class Server:
     def output(self) -> str:
         self.log.flush()
         return (Path(self.folder.name) / "server.log").read_text(errors="replace")[-4000:]
+
+    def log_offset(self) -> int:
+        return (Path(self.folder.name) / "server.log").stat().st_size
+
+    def grading_ms(self, flow: str, start: int, end: int) -> dict[tuple[str, str], list[float]]:
+        """The server's own time for the grading requests it logged between two offsets
+        (gunicorn's %(D)s: from reading the request to the response written), by request kind."""
+        with open(Path(self.folder.name) / "server.log", "rb") as log:
+            log.seek(start)
+            lines = log.read(end - start).decode(errors="replace").splitlines()
+        ms = defaultdict(list)
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 4 and parts[1] == f"/benchmarks/{BENCHMARK}/grade/" and int(parts[2]) < 400:
+                kind = "next" if parts[0] == "GET" else "submit"
+                ms[flow, kind].append(int(parts[3]) / 1000)
+        return ms
 
     def gunicorn(self) -> str:
         """The gunicorn command serve started (workers and threads as they ran)."""
@@ -485,6 +505,56 @@ class Server:
 # --- the annotators ------------------------------------------------------------------------------
 
 @dataclass
+class Answer:
+    status_code: int
+    text: str
+
+
+class Browser:
+    """One annotator's HTTP/1.1 client on asyncio streams, keeping the session's cookies.
+
+    A connection per request (Connection: close): gunicorn closes kept-alive connections after
+    2 s idle, less than the think time, so a browser opens one for nearly every grade as well.
+    Not httpx: on these 2 cores, shared with the server, httpx spent about 3.6 ms of CPU per
+    request, a load on the measurement that this client does not add."""
+
+    def __init__(self, host: str, port: int, timeout: float = 30):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.cookies: dict[str, str] = {}
+
+    async def get(self, path: str) -> Answer:
+        return await self.request("GET", path)
+
+    async def post(self, path: str, data: dict, headers: dict | None = None) -> Answer:
+        return await self.request("POST", path, urlencode(data).encode(), headers)
+
+    async def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Answer:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close"]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if body is not None:
+            lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        try:
+            writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + (body or b""))
+            raw = await asyncio.wait_for(reader.read(), self.timeout)  # the server closes when done
+        finally:
+            writer.close()
+        head, _, payload = raw.partition(b"\r\n\r\n")
+        status, *fields = head.decode("latin-1").split("\r\n")
+        for field in fields:
+            name, _, value = field.partition(":")
+            if name.lower() == "set-cookie":
+                cookie, _, _ = value.strip().partition(";")
+                key, _, val = cookie.partition("=")
+                self.cookies[key] = val
+            elif name.lower() == "transfer-encoding":
+                raise ValueError(f"{method} {path}: a chunked answer (Django sets Content-Length)")
+        return Answer(int(status.split()[1]), payload.decode())
+
+
+@dataclass
 class Recorder:
     """Round trips in ms by (flow, request kind), counted from `since`; errors; submits the
     server accepted (all of them, warm-up included: the database check counts those)."""
@@ -497,13 +567,12 @@ class Recorder:
     submits_ok: int = 0
     warnings: int = 0  # a queue message shown (a pair taken by someone else): no judgment made
     requests: int = 0
-    retries: int = 0  # requests sent again on a fresh connection (see _timed)
 
-    def add(self, flow: str, kind: str, started: float, response: httpx.Response | Exception) -> float:
+    def add(self, flow: str, kind: str, started: float, response: Answer | Exception) -> float:
         ended = time.perf_counter()
-        ok = isinstance(response, httpx.Response) and response.status_code < 400
+        ok = isinstance(response, Answer) and response.status_code < 400
         if not ok:
-            what = response.status_code if isinstance(response, httpx.Response) else type(response).__name__
+            what = response.status_code if isinstance(response, Answer) else type(response).__name__
             self.failures[f"{flow} {kind}: {what}"] += 1
         if self.counts(started):
             self.requests += 1
@@ -521,29 +590,18 @@ class Recorder:
         return self.since <= started <= self.until
 
 
-async def _timed(rec: Recorder, flow: str, kind: str, send) -> tuple[httpx.Response | None, float]:
-    """`send()` timed. A kept-alive connection the server closed as the request went out is
-    tried once more, as browsers do (gunicorn closes idle ones after 2 s, less than the think time)."""
+async def _timed(rec: Recorder, flow: str, kind: str, send) -> tuple[Answer | None, float]:
+    """`send()` timed; a failure is recorded as an error."""
     started = time.perf_counter()
     try:
         response = await send()
-    except (httpx.RemoteProtocolError, httpx.ReadError):
-        rec.retries += 1
-        response = await _send_or_error(send)
-    except httpx.HTTPError as exc:
+    except (OSError, asyncio.TimeoutError, ValueError, IndexError) as exc:
         response = exc
     ms = rec.add(flow, kind, started, response)
-    return (response if isinstance(response, httpx.Response) else None), ms
+    return (response if isinstance(response, Answer) else None), ms
 
 
-async def _send_or_error(send) -> httpx.Response | Exception:
-    try:
-        return await send()
-    except httpx.HTTPError as exc:
-        return exc
-
-
-async def login(client: httpx.AsyncClient, username: str) -> None:
+async def login(client: Browser, username: str) -> None:
     """Through the login form, as a person does."""
     page = await client.get("/login/")
     token = CSRF.search(page.text).group(1)
@@ -582,7 +640,7 @@ async def page_flow(client, rec: Recorder, rng: random.Random, think, deadline: 
 async def htmx_flow(client, rec: Recorder, rng: random.Random, think, deadline: float) -> None:
     """The keyboard UI: the page once, then each grade's POST answers the next pair's fragment."""
     url = f"/benchmarks/{BENCHMARK}/grade/"
-    headers = {"HX-Request": "true", "HX-Target": "pair", "HX-Current-URL": f"{client.base_url}{url}"}
+    headers = {"HX-Request": "true", "HX-Target": "pair", "HX-Current-URL": f"http://{client.host}:{client.port}{url}"}
     text = None
     while time.perf_counter() < deadline:
         if text is None:  # the page: at the start, and a reload after an error
@@ -605,7 +663,7 @@ async def annotators_run(server: Server, usernames: list[str], args) -> dict:
     def think(rng: random.Random) -> float:
         return args.think_ms / 1000 * rng.uniform(0.5, 1.5)
 
-    clients = [httpx.AsyncClient(base_url=server.base, timeout=30) for _ in usernames]
+    clients = [Browser("127.0.0.1", server.port) for _ in usernames]
     gate = asyncio.Semaphore(4)  # password hashing is the server's slowest work: a few at a time
 
     async def signed_in(client, username):
@@ -626,11 +684,17 @@ async def annotators_run(server: Server, usernames: list[str], args) -> dict:
             await asyncio.sleep(rng.uniform(0, args.think_ms / 1000))  # arrivals spread, not in lockstep
             await loop(client, rec, rng, think, deadline)
 
+        async def log_window() -> tuple[int, int]:  # the server log's lines of the measured window
+            await asyncio.sleep(args.warmup)
+            start = server.log_offset()
+            await asyncio.sleep(args.duration)
+            return start, server.log_offset()
+
         rngs = [random.Random(f"{args.seed}:{flow}:{i}") for i in range(len(clients))]
-        await asyncio.gather(*(staggered(c, r) for c, r in zip(clients, rngs)))
+        window, *_ = await asyncio.gather(log_window(), *(staggered(c, r) for c, r in zip(clients, rngs)))
         elapsed = time.perf_counter() - started
         results[flow] = {
-            "rec": rec, "wall": args.duration,
+            "rec": rec, "wall": args.duration, "server_ms": server.grading_ms(flow, *window),
             # Cores used over the whole flow (warm-up included): the shared machine's share.
             "server_cores": (server.cpu_seconds() - cpu[0]) / elapsed,
             "client_cores": (time.process_time() - cpu[1]) / elapsed,
@@ -640,7 +704,6 @@ async def annotators_run(server: Server, usernames: list[str], args) -> dict:
         print(_flow_lines(flow, results[flow]), flush=True)
         if rec.failures:
             print(f"failures {dict(rec.failures)}; the server's log ends:\n{server.output()}", flush=True)
-    await asyncio.gather(*(c.aclose() for c in clients))
     return results
 
 
@@ -690,17 +753,17 @@ async def dashboard_measure(server: Server, repeats: int) -> dict:
     the first request after the refresh (cold), then `repeats` more (warm)."""
     compute, payload = await asyncio.to_thread(_refresh)
     url = f"/benchmarks/{BENCHMARK}/agreement/"
-    async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
-        await login(client, "load-admin")
-        times = []
-        for _ in range(repeats + 1):
-            started = time.perf_counter()
-            page = await client.get(url)
-            times.append(time.perf_counter() - started)
-            if page.status_code != 200 or "Krippendorff" not in page.text:
-                sys.exit(f"the dashboard answered {page.status_code}")
+    client = Browser("127.0.0.1", server.port, timeout=60)
+    await login(client, "load-admin")
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        page = await client.get(url)
+        times.append(time.perf_counter() - started)
+        if page.status_code != 200 or "Krippendorff" not in page.text:
+            sys.exit(f"the dashboard answered {page.status_code}")
     return {"compute": compute, "cold": times[0], "warm": times[1:], "judgments": payload["judgments"],
-            "annotators": len(payload["annotators"]), "kb": len(page.content) / 1024}
+            "annotators": len(payload["annotators"]), "kb": len(page.text.encode()) / 1024}
 
 
 async def measure(server: Server, usernames: list[str], args) -> tuple[dict, dict]:
@@ -717,7 +780,8 @@ KINDS = {
     ("htmx", "next"): "first pair: GET the grading page",
     ("htmx", "submit"): "submit + next pair: htmx POST (fragment)",
 }
-COLUMNS = ("flow", "request", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "p95 ≤ 50 ms")
+COLUMNS = ("flow", "request", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "p95 ≤ 50 ms",
+           "server p50 / p95 / p99 ms")
 
 
 def _rows(flow: str, result: dict) -> list[list[str]]:
@@ -728,9 +792,11 @@ def _rows(flow: str, result: dict) -> list[list[str]]:
         if f != flow or not (ms or rec.errors.get((f, kind))):
             continue
         p50, p95, p99 = np.percentile(ms, [50, 95, 99]) if ms else (float("nan"),) * 3
+        served = result["server_ms"].get((f, kind))
         rows.append([flow, label, str(len(ms)), f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}",
                      f"{max(ms, default=float('nan')):.1f}", str(rec.errors.get((f, kind), 0)),
-                     "— (two requests)" if kind == "cycle" else "yes" if p95 <= TARGET_P95_MS else "**no**"])
+                     "— (two requests)" if kind == "cycle" else "yes" if p95 <= TARGET_P95_MS else "**no**",
+                     " / ".join(f"{v:.1f}" for v in np.percentile(served, [50, 95, 99])) if served else "—"])
     return rows
 
 
@@ -744,7 +810,7 @@ def _throughput(flow: str, result: dict) -> str:
     verdict = "ok" if checks["added"] == checks["expected"] and not (
         checks["over_cap"] or checks["item_counts_off"] or checks["member_counts_off"]) else "**FAILED**"
     return (f"- {flow}: {rec.requests / wall:.1f} requests/s, {cycles / wall:.1f} grades/s over {wall:.0f} s;"
-            f" {sum(rec.errors.values())} errors{_failures(rec)}, {rec.retries} sent again on a fresh connection;"
+            f" {sum(rec.errors.values())} errors{_failures(rec)};"
             f" the machine was busy {result['machine_cores']:.2f} of {os.cpu_count()} cores: server {result['server_cores']:.2f} cores, load generator"
             f" {result['client_cores']:.2f}, the rest PostgreSQL and other processes. Database check {verdict}: {checks['added']} judgments added for"
             f" {rec.submits_ok} accepted submits ({rec.warnings} answered with a queue notice), {checks['over_cap']}"
@@ -790,7 +856,8 @@ def report(args, scale: Scale, server_command: str, flows: dict, dash: dict, loa
         f" {scale.annotators} annotators, {scale.required} required per pair ({full:,} pairs complete,"
         f" {partial:,} with {scale.required - 1}, {single:,} with 1)",
         f"- server: `{server_command}` (from `manage.py serve --no-worker --web-workers {args.web_workers} --web-threads {args.web_threads}`),"
-        " DEBUG off, CONN_MAX_AGE 60",
+        f" DEBUG off, CONN_MAX_AGE 60, statements prepared after {os.environ.get('DATABASE_PREPARE_THRESHOLD', '5')} uses,"
+        f" access log format `{ACCESS_FORMAT}` (GUNICORN_CMD_ARGS)",
         f"- load: {scale.annotators} annotators (one client and session each, logged in through the form), each"
         f" reading a pair for {args.think_ms / 1000:.1f} s ± 50 % (uniform) before grading it, for {args.duration:.0f} s"
         f" per flow after a {args.warmup:.0f} s warm-up; the load generator runs on the same machine",

@@ -101,6 +101,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests that use a worker process need the test database in a file it can open too; one
     # per test process, so two test runs never share (and clobber) one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters bound server-side let psycopg prepare the statements a connection repeats
+    # (a grading request sends about thirty, the same each time): PostgreSQL plans each once
+    # per connection, which halves its CPU per request. Behind a pooler that cannot keep
+    # prepared statements (PgBouncer before 1.21 in transaction mode), set
+    # DATABASE_PREPARE_THRESHOLD=off.
+    prepare_threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+    if prepare_threshold != "off":
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=int(prepare_threshold)
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 
 from annotate.models import BenchmarkItem, Lease, Membership, Skip
 from annotate.selectors import gold_accuracy, judgments_recent, progress_get, queue_candidates, queue_candidates_sql
@@ -257,6 +258,29 @@ def test_a_judgment_made_outside_the_queue_still_counts(bench_factory):
     assert BenchmarkItem.objects.get(pk=item.pk).judgment_count == 1
     assert take(bench, c) is None  # c already judged it
     assert_invariants(bench)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_lease_transactions_commit_without_waiting_for_the_disk(bench_factory):
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    bench = bench_factory(n=3, required=1)
+    (a,) = make_annotators(1, benchmark=bench)
+
+    def asynchronous(captured) -> bool:
+        return any("synchronous_commit" in q["sql"] for q in captured.captured_queries)
+
+    with CaptureQueriesContext(connection) as taking:
+        item = take(bench, a)
+    with CaptureQueriesContext(connection) as grading:
+        grade(bench, a, item)
+    assert asynchronous(taking) and not asynchronous(grading)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # SET LOCAL ended with the lease's transaction
+    with transaction.atomic(), CaptureQueriesContext(connection) as nested:
+        take(bench, a)
+    assert not asynchronous(nested)  # a caller's transaction keeps its durability
 
 
 @pytest.mark.django_db

@@ -4,7 +4,9 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
+from django.template.defaultfilters import truncatechars
 from django.urls import reverse
+from django.utils.html import escape
 
 from annotate.models import BenchmarkItem, Lease, Membership
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, roles_ensure, user_role_set
@@ -204,6 +206,12 @@ def test_skip_undo_and_regrade_through_the_page(client, bench, annotator):
     response = client.post(url("regrade", bench, judgment.pk), {"grade": 3}, **HTMX)
     assert "Changed to 3" in response.content.decode()
     assert Judgment.objects.get(pk=judgment.pk).grade == 3
+    # The recent list: the pair's query and document, the new grade pressed, its regrade form.
+    page, document = response.content.decode(), judgment.pair.document
+    assert f'<span class="recent-query">{escape(truncatechars(judgment.pair.query.text, 48))}</span>' in page
+    assert f'<span class="recent-doc">{escape(truncatechars(document.title or document.external_id, 48))}</span>' in page
+    regrade_form = page[page.index(f'action="{url("regrade", bench, judgment.pk)}"'):]
+    assert re.search(r'value="3"[^>]*class="mini grade-3 current"\s*aria-pressed="true"', regrade_form[:2000])
     other = JudgmentFactory(annotator=UserFactory(username="stranger"), grade=1)
     response = client.post(url("regrade", bench, other.pk), {"grade": 3}, **HTMX)
     assert Judgment.objects.get(pk=other.pk).grade == 1 and "last 10" in response.content.decode()
