@@ -39,15 +39,23 @@ TRAINING_PAIRS_FILE = "training_pairs.tsv"  # in the student's folder: what it w
 SUMMED = ("n_pairs", "n_queries")
 
 # The configuration of the reported reproduction (benchmarks/results/dl19_distill.md).
+# With ~17 training queries the cross-encoder hardly generalises to new ones: a light touch on
+# the cosine prior (the top layer, one epoch, a low rate) and thresholds fitted on the validation
+# queries alone (the student is over-confident on its training pairs) measured better on both
+# folds than 3 layers, 2 epochs at 4e-5 with thresholds on validation plus training pairs (alpha
+# against NIST 0.434 / 0.230 against 0.357 / 0.176). Part of fold1's gain is luck: thresholds follow
+# the teacher's grade distribution on the pairs they are fitted on, and fold1's 4 validation
+# queries' teacher grades are 38% zeros (its other training queries': 21%).
 TRAIN_PARAMS: dict = {
     "head": "hybrid",
-    "epochs": 2,
-    "learning_rate": 4e-5,
+    "epochs": 1,
+    "learning_rate": 2e-5,
     "batch_size": 32,
     "pairs_per_query": 16,
     "max_length": 128,
-    "train_layers": 3,
+    "train_layers": 1,
     "calibration_pairs": 1500,
+    "calibrate_on": "validation",
     "validation_fraction": 0.2,
 }
 

@@ -81,6 +81,10 @@ DEFAULTS: dict = {
     "patience": 2,  # validations without a better loss before stopping
     "max_seconds": None,  # stop training (keeping the best state) after this long
     "calibration_pairs": 2000,  # teacher-labeled pairs the grade thresholds are fitted on
+    # "validation+train": validation pairs topped up with training pairs; "validation": those alone
+    # (the student is over-confident on its training pairs, so thresholds fitted there misplace the
+    # grades of unseen queries). Either way the teacher's distribution on these pairs is the target.
+    "calibrate_on": "validation+train",
     "calibrate": True,
     "eval_batch_size": 64,
     "seed": 13,
@@ -150,6 +154,8 @@ def student_train(
         raise ValueError("no training examples")
     if p["head"] not in ("hybrid", "ordinal"):
         raise ValueError(f"unknown head {p['head']!r}: hybrid or ordinal")
+    if p["calibrate_on"] not in ("validation+train", "validation"):
+        raise ValueError(f"unknown calibrate_on {p['calibrate_on']!r}: validation+train or validation")
     _queries_disjoint(examples, validation)
     started = time.perf_counter()
     if p["threads"]:
@@ -211,7 +217,8 @@ def student_train(
 
     thresholds, metrics = None, {"best_step": best["step"], "steps": step}
     calibration = val.sample(p["calibration_pairs"], rng) if val is not None else []
-    if len(calibration) < p["calibration_pairs"]:  # top up with training pairs
+    # Topped up with training pairs (made of them when there is no validation set).
+    if len(calibration) < p["calibration_pairs"] and (p["calibrate_on"] == "validation+train" or not calibration):
         calibration += train.sample(p["calibration_pairs"] - len(calibration), rng)
     expected = _expected_grades(model, calibration, p)
     teacher = np.array([int(np.argmax(row.target)) for row in calibration])

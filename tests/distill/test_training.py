@@ -104,6 +104,16 @@ def test_thresholds_reproduce_the_teacher_grade_distribution():
 
 
 @pytest.mark.slow
+def test_calibration_on_validation_alone_gives_its_teacher_distribution(split, tmp_path):
+    train, validation = split
+    result = student_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=tmp_path / "s",
+                           params={**FAST, "epochs": 0, "calibrate_on": "validation"})
+    teacher = [int(np.argmax(e.distribution)) for e in validation]
+    counts = np.bincount(grades_from_thresholds(result.validation_expected, result.thresholds), minlength=4)
+    np.testing.assert_array_equal(counts, np.bincount(teacher, minlength=4))
+
+
+@pytest.mark.slow
 def test_the_training_loss_falls(split, trained, tmp_path):
     train, _ = split
     untrained = student_train(examples=train, base_model="minilm-l6", out_dir=tmp_path / "untrained",
