@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from labeling.exports import CHUNK_SIZE
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
@@ -120,8 +120,8 @@ def review_log(*, benchmark: Benchmark) -> QuerySet[ReviewDecision]:
 
 
 def review_counts(*, benchmark: Benchmark) -> dict[str, int]:
-    adjudications = Adjudication.objects.filter(benchmark=benchmark)
-    return {"decided": adjudications.count(), "ambiguous": adjudications.filter(ambiguous=True).count()}
+    return Adjudication.objects.filter(benchmark=benchmark).aggregate(
+        decided=Count("pk"), ambiguous=Count("pk", filter=Q(ambiguous=True)))
 
 
 def adjudicated_accuracy(*, benchmark: Benchmark) -> dict[int, AnnotatorAccuracy]:

@@ -8,9 +8,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,21 +16,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .forms import DecisionForm, ReviewFilterForm
 from .models import Benchmark
 from .review import CONSENSUS, disagreements, pair_evidence, review_counts, review_labelers, review_log
-from .selectors import benchmark_visible_get
 from .services.review import ReviewError, adjudication_decide, adjudication_undo
-from .views import GRADES
+from .views import GRADES, benchmark_or_404
 
 FILTERS = ("labeler", "mode", "query", "grade", "model_grade", "annotator")
 RECENT = 5
 
 
 def _benchmark(request, name: str) -> Benchmark:
-    if not (request.user.is_active and request.user.has_perm("annotate.review_pair")):
-        raise PermissionDenied("Reviewing is for reviewers and admins.")
-    try:
-        return benchmark_visible_get(user=request.user, name=name)
-    except Benchmark.DoesNotExist:
-        raise Http404("No such benchmark.") from None
+    return benchmark_or_404(request, name, allowed=request.user.is_active and request.user.has_perm("annotate.review_pair"),
+                            refusal="Reviewing is for reviewers and admins.")
 
 
 def _choices(request, benchmark: Benchmark) -> dict:

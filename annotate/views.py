@@ -28,13 +28,20 @@ GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for
 GRADE_LABEL = {g.value: g.label for g in Grade}
 
 
-def _benchmark(request, name: str) -> Benchmark:
-    if not user_can_grade(user=request.user):
-        raise PermissionDenied("You have no grading role.")
+def benchmark_or_404(request, name: str, *, allowed: bool, refusal: str) -> Benchmark:
+    """The benchmark if the user may do this (`allowed`, else 403 with `refusal`) and may see
+    it (else 404: one they do not belong to looks like one that does not exist)."""
+    if not allowed:
+        raise PermissionDenied(refusal)
     try:
         return benchmark_visible_get(user=request.user, name=name)
     except Benchmark.DoesNotExist:
         raise Http404("No such benchmark.") from None
+
+
+def _benchmark(request, name: str) -> Benchmark:
+    return benchmark_or_404(request, name, allowed=user_can_grade(user=request.user),
+                            refusal="You have no grading role.")
 
 
 def _grade_url(benchmark: Benchmark) -> str:
@@ -169,12 +176,8 @@ def lease_renew(request, name: str):
 
 
 def _agreement_benchmark(request, name: str) -> Benchmark:
-    if not (request.user.is_active and request.user.has_perm("annotate.view_agreement")):
-        raise PermissionDenied("Agreement figures are for reviewers and admins.")
-    try:
-        return benchmark_visible_get(user=request.user, name=name)
-    except Benchmark.DoesNotExist:
-        raise Http404("No such benchmark.") from None
+    return benchmark_or_404(request, name, allowed=request.user.is_active and request.user.has_perm("annotate.view_agreement"),
+                            refusal="Agreement figures are for reviewers and admins.")
 
 
 @login_required

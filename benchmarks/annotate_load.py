@@ -84,11 +84,10 @@ from annotate.dashboard import benchmark_stats_refresh  # noqa: E402
 from annotate.models import Benchmark  # noqa: E402
 from annotate.roles import ADMIN, ANNOTATOR, roles_ensure  # noqa: E402
 from annotate.services import benchmark_counts_refresh  # noqa: E402
-from machine import cpu_description  # noqa: E402
+from report import cpu_description, results_write  # noqa: E402
 
 
 RESULTS = REPO / "benchmarks" / "results" / "annotate_load.md"
-NOTES = "## Notes"
 CORPUS, BENCHMARK = "load-corpus", "load"
 PASSWORD = "load-benchmark"
 TARGET_P95_MS, TARGET_DASHBOARD_S = 50.0, 1.0
@@ -928,9 +927,7 @@ def main() -> None:
         server_command = server.gunicorn()
     text = report(args, scale, server_command, flows, dash, load_before, os.getloadavg())
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    notes = RESULTS.read_text().partition(NOTES)[2] if RESULTS.exists() else ""
-    RESULTS.write_text(text + (f"\n{NOTES}{notes}" if notes else ""))  # hand-written notes stay
+    results_write(RESULTS, text)
 
 
 if __name__ == "__main__":

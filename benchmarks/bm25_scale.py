@@ -27,10 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from distill.bm25 import B, K1, BM25Index, tokenize  # noqa: E402
-from machine import cpu_description  # noqa: E402
+from report import cpu_description, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "bm25_scale.md"
-NOTES = "## Notes"
 VOCABULARY = 50_000
 TOP_K, COMPARED = 20, 10
 
@@ -99,8 +98,7 @@ def main() -> None:
         del docs, index, indices
     report = _report(rows, args)
     print(report)
-    notes = RESULTS.read_text().partition(NOTES)[2] if RESULTS.exists() else ""
-    RESULTS.write_text(report + (f"\n{NOTES}{notes}" if notes else ""))  # hand-written notes stay
+    results_write(RESULTS, report)
 
 
 def _report(rows: list[dict], args) -> str:

@@ -52,10 +52,9 @@ from labeling.labelers.cross_encoder import (  # noqa: E402
 from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
 from labeling.metrics import accuracy, krippendorff_alpha  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
-from machine import cpu_description  # noqa: E402
+from report import cpu_description, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "throughput.md"
-NOTES = "## Notes"
 MAX_LENGTHS = (256, 192)
 SPEED_FLAGS = {"avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}
 FIT_PAIRS = 800
@@ -235,9 +234,7 @@ def main() -> None:
                 print(_row(rows[-1]), flush=True)
     report = _report(rows, args, load_before, os.getloadavg())
     print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    notes = RESULTS.read_text().partition(NOTES)[2] if RESULTS.exists() else ""
-    RESULTS.write_text(report + (f"\n{NOTES}{notes}" if notes else ""))  # hand-written notes stay
+    results_write(RESULTS, report)
 
 
 COLUMNS = (

@@ -31,6 +31,7 @@ from labeling.metrics import agreement_report
 from labeling.models import Judgment, Labeler, ModelLabel
 from labeling.selectors import pair_inputs
 
+from .stages import student_register
 from .training import TrainExample, examples_split, student_train
 
 FILES = {"documents": "passages.jsonl", "queries": "queries.tsv", "qrels": "qrels-nist.txt"}
@@ -154,8 +155,8 @@ def dl19_split_run(*, config: Dl19Config, split: Split, teacher: Labeler, grades
     _training_pairs_write(out_dir / TRAINING_PAIRS_FILE, train=train, validation=validation)
     log(f"{split.name}: trained in {result.seconds:.0f} s ({result.steps} steps, best {result.best_step})")
 
-    student = _student_labeler(name=f"student-{teacher.name}-{split.name}", model_dir=out_dir, params=params,
-                               batch_size=config.label_batch_size)
+    student = student_register(name=f"student-{teacher.name}-{split.name}", model_dir=out_dir,
+                               params={"max_length": params["max_length"], "batch_size": config.label_batch_size})
     test_queries = split.test[: config.max_test_queries] if config.max_test_queries else split.test
     test_pairs = _test_pairs(grades, test_queries, per_query=config.max_test_pairs_per_query)
     seconds = _student_label(student=student, pair_ids=[pair_id for _, pair_id in test_pairs])
@@ -251,15 +252,6 @@ def _training_pairs_write(path: Path, *, train: list[TrainExample], validation: 
             target = ",".join(f"{x:g}" for x in e.distribution)
             lines.append(f"{e.pair.query_id}\t{e.pair.document_id}\t{split}\t{target}")
     path.write_text("\n".join(lines) + "\n")
-
-
-def _student_labeler(*, name: str, model_dir: Path, params: dict, batch_size: int) -> Labeler:
-    student, _ = Labeler.objects.update_or_create(
-        name=name,
-        defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.CROSS_ENCODER, "model_ref": str(model_dir),
-                  "params": {"max_length": params["max_length"], "batch_size": batch_size}},
-    )
-    return student
 
 
 def _student_label(*, student: Labeler, pair_ids: list[int]) -> float:

@@ -54,12 +54,16 @@ class Targets:
     ambiguous_dropped: int
 
 
+def _decided_at_launch(run: Run) -> tuple[dict[int, int], set[int]]:
+    """The decisions a next round copied at launch: pair -> reviewed grade, and the ambiguous pairs."""
+    decided = run.config.get("adjudicated") or {}
+    return dict(decided.get("grades", [])), set(decided.get("ambiguous", []))
+
+
 def training_targets(*, run: Run, teacher_labels: Sequence[tuple[int, int, Target]]) -> Targets:
     """The student's targets from the teacher's (pair, query, distribution) labels, with the
     reviewers' decisions of a next round in place (see the module's docstring)."""
-    decided = run.config.get("adjudicated") or {}
-    grades = {pair_id: grade for pair_id, grade in decided.get("grades", [])}
-    ambiguous = set(decided.get("ambiguous", []))
+    grades, ambiguous = _decided_at_launch(run)
     labeled = {pair_id for pair_id, _, _ in teacher_labels}
     outside = Pair.objects.filter(id__in=sorted(grades.keys() - labeled)).order_by("id").values_list("id", "query_id")
     reviewed = [(p, q, grades[p]) for p, q in outside]
@@ -82,8 +86,8 @@ def agreement_before_after(*, run: Run, consensus: dict[int, int], after: dict[i
     before = {p: (g, e) for p, g, e in ModelLabel.objects.filter(labeler__name=student_name(previous),
                                                                  pair__benchmarks=run.benchmark)
               .values_list("pair_id", "grade", "expected_grade")}
-    decided = run.config.get("adjudicated") or {}
-    seen_by_reviewers = {p for p, _ in decided.get("grades", [])} | set(decided.get("ambiguous", []))
+    grades, ambiguous = _decided_at_launch(run)
+    seen_by_reviewers = grades.keys() | ambiguous
     common = sorted(consensus.keys() & before.keys() & after.keys())
 
     def compare(pairs: list[int]) -> dict | None:

@@ -42,6 +42,17 @@ def pairs_teach(run: Run) -> None:
                     batch_size=run.config["teach"]["batch_size"])
 
 
+def student_register(*, name: str, model_dir: Path, params: dict) -> Labeler:
+    """The student Labeler serving a trained folder (cross-encoder backend, `params` its options);
+    a retrained student keeps its name and points at the new folder."""
+    student, _ = Labeler.objects.update_or_create(
+        name=name,
+        defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.CROSS_ENCODER, "model_ref": str(model_dir),
+                  "params": params},
+    )
+    return student
+
+
 def student_train_stage(run: Run) -> None:
     from .training import TrainExample, examples_split, student_train  # torch: only on the workers that train
 
@@ -63,11 +74,7 @@ def student_train_stage(run: Run) -> None:
 
     result = student_train(examples=examples, validation=validation, base_model=run.config["student_base"],
                            out_dir=out_dir, params=cfg, on_progress=relay)
-    student, _ = Labeler.objects.update_or_create(
-        name=student_name(run.id),
-        defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.CROSS_ENCODER, "model_ref": str(out_dir),
-                  "params": {"max_length": cfg["max_length"]}},
-    )
+    student = student_register(name=student_name(run.id), model_dir=out_dir, params={"max_length": cfg["max_length"]})
     Run.objects.filter(id=run.id).update(
         metrics={**Run.objects.get(id=run.id).metrics, "train": {**result.metrics, "seconds": result.seconds,
                                                                   "student": student.name, "examples": len(examples),

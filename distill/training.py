@@ -217,8 +217,8 @@ def student_train(
 
     thresholds, metrics = None, {"best_step": best["step"], "steps": step}
     calibration = val.sample(p["calibration_pairs"], rng) if val is not None else []
-    # Topped up with training pairs (made of them when there is no validation set).
-    if len(calibration) < p["calibration_pairs"] and (p["calibrate_on"] == "validation+train" or not calibration):
+    top_up = p["calibrate_on"] == "validation+train" or not calibration  # no validation set: training pairs
+    if top_up and len(calibration) < p["calibration_pairs"]:
         calibration += train.sample(p["calibration_pairs"] - len(calibration), rng)
     expected = _expected_grades(model, calibration, p)
     teacher = np.array([int(np.argmax(row.target)) for row in calibration])

@@ -1,7 +1,11 @@
+import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from labeling.labelers.base import PairInput
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +16,19 @@ def dl19_dir() -> Path:
     if not (path / "qrels-nist.txt").is_file():
         pytest.skip(f"DL19 data not found at {path} (expected ../shared/data/dl19 beside the repository)")
     return path
+
+
+def dl19_pair_inputs(dl19_dir: Path, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PairInput]:
+    """(qid, docid) -> the pair's query and passage, read from the DL19 files (only the
+    passages asked for are kept)."""
+    keys = list(keys)
+    queries = dict(line.split("\t", 1) for line in (dl19_dir / "queries.tsv").read_text().splitlines() if line.strip())
+    wanted = {docid for _, docid in keys}
+    passages = {}
+    with open(dl19_dir / "passages.jsonl") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record["docid"] in wanted:
+                passages[record["docid"]] = record["doc"]
+    return {(qid, docid): PairInput(query=queries[qid].strip(), text=passages[docid], query_id=qid, document_id=docid)
+            for qid, docid in keys}

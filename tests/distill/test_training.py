@@ -18,6 +18,7 @@ from distill.training import (
 )
 from labeling.labelers.base import PairInput
 from labeling.labelers.cross_encoder import STUDENT_FILE, CrossEncoderBackend
+from tests.conftest import dl19_pair_inputs
 
 # Tiny and quick on 2 shared cores: short inputs, a few queries' first pairs.
 FAST = {"max_length": 64, "batch_size": 16, "pairs_per_query": 8, "calibration_pairs": 64, "eval_batch_size": 32}
@@ -32,20 +33,8 @@ def dl19_teacher_examples(dl19_dir, *, queries: int, per_query: int) -> list[Tra
         qid, _, docid, grade = line.split()
         by_query[qid].append((docid, int(grade)))
     chosen = {qid: rows[:per_query] for qid, rows in sorted(by_query.items())[:queries]}
-    texts = dict(line.split("\t", 1) for line in (dl19_dir / "queries.tsv").read_text().splitlines() if line.strip())
-    wanted = {docid for rows in chosen.values() for docid, _ in rows}
-    passages = {}
-    with open(dl19_dir / "passages.jsonl") as lines:
-        for line in lines:
-            record = json.loads(line)
-            if record["docid"] in wanted:
-                passages[record["docid"]] = record["doc"]
-    return [
-        TrainExample(pair=PairInput(query=texts[qid].strip(), text=passages[docid], query_id=qid, document_id=docid),
-                     target=grade)
-        for qid, rows in chosen.items()
-        for docid, grade in rows
-    ]
+    inputs = dl19_pair_inputs(dl19_dir, [(qid, docid) for qid, rows in chosen.items() for docid, _ in rows])
+    return [TrainExample(pair=inputs[qid, docid], target=grade) for qid, rows in chosen.items() for docid, grade in rows]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 files beside the repository."""
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from labeling.labelers.base import PairInput
+from tests.conftest import dl19_pair_inputs
 
 # Nothing may download at run time. Set before transformers is first imported, since the hub
 # reads it at import; subprocesses (the OpenAI server) inherit it.
@@ -32,20 +32,8 @@ def dl19_sample(dl19_dir: Path) -> list[tuple[PairInput, int]]:
         for grade, quota in SAMPLE_PER_GRADE.items()
         for _, qid, docid in sorted(by_grade[grade])[:quota]
     ]
-    queries = dict(
-        line.split("\t", 1) for line in (dl19_dir / "queries.tsv").read_text().splitlines() if line.strip()
-    )
-    wanted = {docid for _, docid, _ in chosen}
-    passages = {}
-    with open(dl19_dir / "passages.jsonl") as lines:
-        for line in lines:
-            record = json.loads(line)
-            if record["docid"] in wanted:
-                passages[record["docid"]] = record["doc"]
-    return [
-        (PairInput(query=queries[qid].strip(), text=passages[docid], query_id=qid, document_id=docid), grade)
-        for qid, docid, grade in chosen
-    ]
+    inputs = dl19_pair_inputs(dl19_dir, [(qid, docid) for qid, docid, _ in chosen])
+    return [(inputs[qid, docid], grade) for qid, docid, grade in chosen]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The machine line of a benchmark's results file."""
+"""What every benchmark's results file has: the machine line, and hand-written notes kept."""
 
 import os
 import platform
@@ -17,3 +17,14 @@ def cpu_description(flags: set[str] = frozenset()) -> str:
     if flags:
         text += ", " + (", ".join(sorted(set(info.get("flags", "").split()) & flags)) or "none of " + "/".join(sorted(flags)))
     return text
+
+
+NOTES = "## Notes"
+
+
+def results_write(path: Path, report: str) -> None:
+    """Write a fresh report to `path`, keeping the "## Notes" section the file already has
+    (hand-written: what the figures mean, how they were run, what was tried)."""
+    notes = path.read_text().partition(NOTES)[2] if path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report + (f"\n{NOTES}{notes}" if notes else ""))
