@@ -44,6 +44,7 @@ from django.conf import settings  # noqa: E402
 
 from labeling.labelers.base import Label, PairInput  # noqa: E402
 from labeling.labelers.cross_encoder import (  # noqa: E402
+    BATCH_SIZES,
     RUNTIMES,
     CrossEncoderBackend,
     classifier_load,
@@ -162,11 +163,11 @@ def rates(backends: dict, pairs: Sequence[PairInput], repeats: int) -> tuple[dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dl19")
-    parser.add_argument("--pairs", type=int, default=512, help="pairs the student grades")
-    parser.add_argument("--teacher-pairs", type=int, default=48, help="the first of them the teacher grades too")
+    parser.add_argument("--pairs", type=int, default=1024, help="pairs the student grades")
+    parser.add_argument("--teacher-pairs", type=int, default=256, help="the first of them the teacher grades too")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch's and ORT's intra-op threads")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="the student's; default: each runtime's own (BATCH_SIZES)")
     args = parser.parse_args()
     if not (args.data / "passages.jsonl").is_file():
         sys.exit(f"no DL19 data at {args.data} (give --data)")
@@ -244,6 +245,10 @@ COLUMNS = (
 )
 
 
+def _batch_sizes() -> str:
+    return ", ".join(f"{size} ({runtime})" for runtime, size in BATCH_SIZES.items())
+
+
 def _row(r: dict) -> str:
     def num(key: str, fmt: str) -> str:
         value = r.get(key)
@@ -269,11 +274,11 @@ def _report(rows: list[dict], args, load_before, load_after) -> str:
         f"- torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}"
         f" (intra-op {args.threads} threads, inter-op 1), transformers {transformers.__version__}",
         f"- {args.pairs} DL19 pairs for the student, the first {args.teacher_pairs} of them for the teacher too;"
-        f" student batch size {args.batch_size}, teacher 8; best of {args.repeats} runs (teacher: 1)",
+        f" student batch size {args.batch_size or _batch_sizes()}, teacher 8; best of {args.repeats} runs (teacher: 1)",
         "- student: MiniLM-L6 with a head fitted on other queries' recorded Llama-3 grades;"
         " x teacher divides pairs per CPU-second (each run got its own share of the shared CPU), the"
-        " student's on the teacher's pairs (one or two batches: little gain from sorting by length)"
-        " or on all pairs",
+        " student's on the teacher's pairs (the same pairs: the fair ratio) or on all pairs (more pairs"
+        " sort into batches of more even length)",
         "- cores used: CPU seconds per wall second in the timed run. Under 2, other processes had"
         " the rest of this shared machine and pairs/s is below what the 2 cores give alone",
         "- alpha: Krippendorff's, ordinal; vs fp32 compares each runtime's grades with fp32's on the"

@@ -21,7 +21,8 @@ from .runs import stage_progress
 from .synthesis import queries_synthesize
 
 
-def _labeling_stage(run: Run, stage: str, labeler: Labeler, scope: dict, key: str, batch_size: int = 16) -> LabelingJob:
+def _labeling_stage(run: Run, stage: str, labeler: Labeler, scope: dict, key: str,
+                    batch_size: int | None = None) -> LabelingJob:
     """Run (or resume) the labeling job this stage keeps under progress[stage][key]."""
     entry = Run.objects.get(id=run.id).progress.get(stage, {})
     job = LabelingJob.objects.filter(id=entry.get(key)).first()

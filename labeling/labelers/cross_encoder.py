@@ -15,8 +15,10 @@ load of it, and its ONNX export, is the same model.
 
 Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figures):
 - "torch": fp32, the reference.
-- "torch-bf16": bf16 weights. About twice fp32's speed where the CPU has AVX512-BF16 or AMX
-  (emulated, and slow, where it has neither), with grades that stay within 0.01 alpha of fp32's.
+- "torch-bf16": mixed precision (`bf16_matmuls`): the encoder's linear layers and attention in
+  bf16, the residual stream, LayerNorms, embeddings and head in fp32. About 2.5x fp32's speed
+  where the CPU has AVX512-BF16 or AMX (emulated, and slow, where it has neither), with grades
+  within 0.01 alpha of fp32's (an all-bf16 model moves several times as many).
 - "onnx": ONNX Runtime fp32 with fused attention, LayerNorm and GELU; the same grades as fp32.
 - "onnx-int8": that graph with int8 dynamic quantization of the matmuls; the fastest on CPUs
   with VNNI but lossy on MiniLM (a few grades in a hundred move), and a pair's grade can
@@ -41,6 +43,9 @@ from .base import Label, PairInput, label_from_distribution
 
 PROMPT_VERSION = "cross-encoder-v1"
 RUNTIMES = ("torch", "torch-bf16", "onnx", "onnx-int8")
+# Pairs per forward pass, the fastest measured on 2 cores (benchmarks/results/throughput.md):
+# small batches pad less and stay in cache, most of all for int8.
+BATCH_SIZES = {"torch": 32, "torch-bf16": 16, "onnx": 32, "onnx-int8": 8}
 HEAD_SEED = 0
 
 Batch = dict[str, np.ndarray]  # the tokenizer's model inputs, int64, batch x length
@@ -84,12 +89,35 @@ def grade_probabilities(logits: np.ndarray) -> np.ndarray:
     raise ValueError(f"a grade head has 4 outputs (classes) or 1 (regression), not {logits.shape[1]}")
 
 
+def bf16_matmuls(model):
+    """The encoder's linear layers in bf16, each casting its input; the rest stays fp32.
+
+    A linear layer's bf16 output is added to the fp32 residual stream, so the sum, the
+    LayerNorm after it and the head are fp32; between two linear layers (attention, the
+    FFN's GELU) values stay bf16. Rounding the residual stream to bf16 at every layer is
+    what moves grades most in an all-bf16 model.
+    """
+    import torch
+
+    def cast(module, args):
+        return (args[0].to(module.weight.dtype), *args[1:])
+
+    encoder = getattr(model.base_model, "encoder", model.base_model)
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
+            module.register_forward_pre_hook(cast)
+    return model
+
+
 def torch_runner(folder: Path, *, bf16: bool, threads: int | None) -> Runner:
     import torch
 
     if threads:
         torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
-    model = classifier_load(folder, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = classifier_load(folder)
+    if bf16:
+        bf16_matmuls(model)
 
     def run(batch: Batch) -> np.ndarray:
         with torch.inference_mode():
@@ -123,7 +151,7 @@ class CrossEncoderBackend:
         model_dir: Path | str,
         *,
         max_length: int = 192,
-        batch_size: int = 32,
+        batch_size: int | None = None,  # None: the runtime's (BATCH_SIZES)
         runtime: str = "torch",
         threads: int | None = None,
     ):
@@ -133,7 +161,7 @@ class CrossEncoderBackend:
             raise ValueError(f"unknown runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
         self.model_dir = Path(model_dir)
         self.max_length = max_length
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZES[runtime]
         self.runtime = runtime
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.student = student_config(self.model_dir)
@@ -295,11 +323,13 @@ def student_runner(folder: Path, config: dict, *, bf16: bool, threads: int | Non
 
     if threads:
         torch.set_num_threads(threads)
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    cross = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
+    cross = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     similarity = None
     if config["head"] == "hybrid":
-        similarity = AutoModel.from_pretrained(folder / SIMILARITY_DIR, dtype=dtype).eval()
+        similarity = AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval()
+    if bf16:
+        for model in filter(None, (cross, similarity)):
+            bf16_matmuls(model)
     cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
 
     def run(batch: Batch) -> np.ndarray:

@@ -10,6 +10,7 @@ from labeling.labelers import backend_for
 from labeling.labelers.base import PairInput
 from labeling.labelers.cross_encoder import (
     CrossEncoderBackend,
+    bf16_matmuls,
     classifier_load,
     document_segment,
     grade_probabilities,
@@ -142,10 +143,34 @@ def test_onnx_runtimes_grade_like_fp32(settings, tmp_path, student_dir, pairs, r
 
 
 def test_bf16_grades_like_fp32(student_dir, pairs, reference):
-    bf16 = CrossEncoderBackend(student_dir, runtime="torch-bf16").label(pairs)
+    backend = CrossEncoderBackend(student_dir, runtime="torch-bf16")
+    bf16 = backend.label(pairs)
     grades, bf16_grades = [lb.grade for lb in reference], [lb.grade for lb in bf16]
     assert accuracy(grades, bf16_grades) >= 0.95
     assert krippendorff_alpha([grades, bf16_grades]) >= 0.95
+
+    # Mixed precision stays closer to fp32 than the same model all in bf16.
+    all_bf16 = CrossEncoderBackend(student_dir, runtime="torch")
+    model = classifier_load(student_dir, dtype=torch.bfloat16)
+    all_bf16.run = lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.float().detach().numpy()
+    error = np.abs(distributions(bf16) - distributions(reference)).mean()
+    assert 0 < error < np.abs(distributions(all_bf16.label(pairs)) - distributions(reference)).mean()
+
+
+def test_bf16_matmuls_keeps_the_residual_stream_layernorms_and_head_in_fp32(student_dir):
+    model = bf16_matmuls(classifier_load(student_dir))
+    dtypes = {name: param.dtype for name, param in model.named_parameters()}
+    assert dtypes["bert.encoder.layer.0.attention.self.query.weight"] == torch.bfloat16
+    assert dtypes["bert.encoder.layer.5.output.dense.weight"] == torch.bfloat16
+    for name in ("bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.output.LayerNorm.weight",
+                 "bert.pooler.dense.weight", "classifier.weight"):
+        assert dtypes[name] == torch.float32, name
+    states = []
+    model.bert.encoder.layer[0].output.LayerNorm.register_forward_hook(lambda m, args, out: states.append(args[0]))
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([[101, 2054, 102, 2003, 102]])).logits
+    assert states[0].dtype == torch.float32  # the residual sum: bf16 branch + fp32 stream
+    assert logits.dtype == torch.float32
 
 
 def test_a_labeler_row_builds_the_backend_from_model_ref_and_params(student_dir):

@@ -4,8 +4,8 @@ import pytest
 from django.core.management import call_command
 
 from labeling.labelers.recorded import RecordedBackend
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
-from labeling.models import LabelingJob, ModelLabel
+from labeling.labeling_jobs import CROSS_ENCODER_JOB_PAIRS, labeling_job_create, labeling_job_run
+from labeling.models import Labeler, LabelingJob, ModelLabel
 from tests.factories import LabelerFactory, PairFactory, QueryFactory
 
 
@@ -107,3 +107,13 @@ def test_agreement_command_reproduces_the_dl19_figures(dl19_dir, tmp_path):
     call_command("agreement", labeler="llama3-70b-4prompts", annotator="nist", queries=str(qids), json=str(out))
     subset = json.loads(out.read_text())
     assert subset["n_queries"] == 2 and 0 < subset["n_pairs"] < 9260
+
+
+@pytest.mark.django_db
+def test_a_cross_encoder_job_hands_its_backend_large_chunks_to_sort_by_length(tmp_path, pairs):
+    student = LabelerFactory(name="student", backend=Labeler.Backend.CROSS_ENCODER, params={"batch_size": 16})
+    judge = LabelerFactory(name="judge", params={"run_file": str(_run_file(tmp_path, pairs)), "batch_size": 4})
+    scope = {"query__external_id": "q1"}
+    assert labeling_job_create(labeler=student, scope=scope, enqueue=False).batch_size == CROSS_ENCODER_JOB_PAIRS
+    assert labeling_job_create(labeler=judge, scope=scope, enqueue=False).batch_size == 4
+    assert labeling_job_create(labeler=student, scope=scope, batch_size=3, enqueue=False).batch_size == 3
