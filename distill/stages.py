@@ -44,12 +44,13 @@ def pairs_teach(run: Run) -> None:
 
 
 def student_register(*, name: str, model_dir: Path, params: dict) -> Labeler:
-    """The student Labeler serving a trained folder (cross-encoder backend, `params` its options);
-    a retrained student keeps its name and points at the new folder."""
+    """The student Labeler serving a trained folder (cross-encoder backend, `params` its options,
+    on the fastest runtime that keeps fp32's grades unless they say otherwise); a retrained
+    student keeps its name and points at the new folder."""
     student, _ = Labeler.objects.update_or_create(
         name=name,
         defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.CROSS_ENCODER, "model_ref": str(model_dir),
-                  "params": params},
+                  "params": {"runtime": "auto", **params}},
     )
     return student
 

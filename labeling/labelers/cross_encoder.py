@@ -19,6 +19,8 @@ Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figure
   bf16, the residual stream, LayerNorms, embeddings and head in fp32. About 2.5x fp32's speed
   where the CPU has AVX512-BF16 or AMX (emulated, and slow, where it has neither), with grades
   within 0.01 alpha of fp32's (an all-bf16 model moves several times as many).
+- "auto": torch-bf16 where the CPU computes bf16 natively (`native_bf16`), else torch; what a
+  distilled student's labeler runs on, decided on the machine that loads it.
 - "onnx": ONNX Runtime fp32 with fused attention, LayerNorm and GELU; the same grades as fp32.
 - "onnx-int8": that graph with int8 dynamic quantization of the matmuls; the fastest on CPUs
   with VNNI but lossy on MiniLM (a few grades in a hundred move), and a pair's grade can
@@ -89,6 +91,24 @@ def grade_probabilities(logits: np.ndarray) -> np.ndarray:
     raise ValueError(f"a grade head has 4 outputs (classes) or 1 (regression), not {logits.shape[1]}")
 
 
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16, AMX, Arm's BF16); False where unknown."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            words = set(info.read().split())
+    except OSError:
+        return False
+    return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def runtime_resolve(runtime: str) -> str:
+    if runtime == "auto":
+        return "torch-bf16" if native_bf16() else "torch"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}: auto or one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
 def bf16_matmuls(model):
     """The encoder's linear layers in bf16, each casting its input; the rest stays fp32.
 
@@ -157,8 +177,7 @@ class CrossEncoderBackend:
     ):
         from transformers import AutoTokenizer
 
-        if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+        runtime = runtime_resolve(runtime)
         self.model_dir = Path(model_dir)
         self.max_length = max_length
         self.batch_size = batch_size or BATCH_SIZES[runtime]

@@ -61,6 +61,7 @@ def test_a_run_completes_every_stage_on_the_workers(demo, celery_worker_process)
     assert ModelLabel.objects.filter(labeler=teacher, pair__in=pairs).count() == pairs.count()
     student = Labeler.objects.get(name=f"student-run-{run.id}", role=Labeler.Role.STUDENT)
     assert ModelLabel.objects.filter(labeler=student, pair__benchmarks=demo).count() == demo.items.count()
+    assert student.params["runtime"] == "auto"  # bf16 where the worker's CPU has it
     evaluation = run.metrics["evaluate"]
     assert evaluation["judged_pairs"] == demo.items.count()
     for name in ("teacher", "student"):
