@@ -19,8 +19,9 @@ Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figure
   bf16, the residual stream, LayerNorms, embeddings and head in fp32. About 2.5x fp32's speed
   where the CPU has AVX512-BF16 or AMX (emulated, and slow, where it has neither), with grades
   within 0.01 alpha of fp32's (an all-bf16 model moves several times as many).
-- "auto": torch-bf16 where the CPU computes bf16 natively (`native_bf16`), else torch; what a
-  distilled student's labeler runs on, decided on the machine that loads it.
+- "auto": torch-bf16 where the CPU computes bf16 natively (`native_bf16`), else onnx: the fastest
+  runtime that keeps fp32's grades, decided on the machine that loads it; what a distilled
+  student's labeler runs on.
 - "onnx": ONNX Runtime fp32 with fused attention, LayerNorm and GELU; the same grades as fp32.
 - "onnx-int8": that graph with int8 dynamic quantization of the matmuls; the fastest on CPUs
   with VNNI but lossy on MiniLM (a few grades in a hundred move), and a pair's grade can
@@ -28,8 +29,8 @@ Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figure
 The exported graphs are cached in MODEL_DIR (onnx_export).
 
 A student distilled by distill.training is such a folder plus a `student.json` head (see
-"Distilled students" below): it runs on the torch runtimes, and its calibrated thresholds
-decide the grade from the expected grade.
+"Distilled students" below): it runs on every runtime (on ONNX, its similarity encoder is a
+graph of its own), and its calibrated thresholds decide the grade from the expected grade.
 """
 
 import json
@@ -48,6 +49,9 @@ RUNTIMES = ("torch", "torch-bf16", "onnx", "onnx-int8")
 # Pairs per forward pass, the fastest measured on 2 cores (benchmarks/results/throughput.md):
 # small batches pad less and stay in cache, most of all for int8.
 BATCH_SIZES = {"torch": 32, "torch-bf16": 16, "onnx": 32, "onnx-int8": 8}
+# A distilled student's similarity pass runs each segment alone, and the short query side
+# pays a per-call cost: 32 pairs a pass is about the fastest on every runtime there.
+STUDENT_BATCH_SIZE = 32
 HEAD_SEED = 0
 
 Batch = dict[str, np.ndarray]  # the tokenizer's model inputs, int64, batch x length
@@ -103,7 +107,7 @@ def native_bf16() -> bool:
 
 def runtime_resolve(runtime: str) -> str:
     if runtime == "auto":
-        return "torch-bf16" if native_bf16() else "torch"
+        return "torch-bf16" if native_bf16() else "onnx"
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: auto or one of {', '.join(RUNTIMES)}")
     return runtime
@@ -147,17 +151,19 @@ def torch_runner(folder: Path, *, bf16: bool, threads: int | None) -> Runner:
     return run
 
 
-def onnx_runner(folder: Path, *, int8: bool, threads: int | None) -> Runner:
+def onnx_session(path: Path, *, threads: int | None):
     import onnxruntime as ort
-
-    from .onnx_export import onnx_model_file
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or 0  # 0: one per physical core
     options.inter_op_num_threads = 1  # the graph is a chain: parallelism is within ops
-    session = ort.InferenceSession(
-        onnx_model_file(folder, int8=int8), options, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_runner(folder: Path, *, int8: bool, threads: int | None) -> Runner:
+    from .onnx_export import onnx_model_file
+
+    session = onnx_session(onnx_model_file(folder, int8=int8), threads=threads)
     return lambda batch: session.run(None, batch)[0]
 
 
@@ -180,14 +186,12 @@ class CrossEncoderBackend:
         runtime = runtime_resolve(runtime)
         self.model_dir = Path(model_dir)
         self.max_length = max_length
-        self.batch_size = batch_size or BATCH_SIZES[runtime]
         self.runtime = runtime
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.student = student_config(self.model_dir)
+        self.batch_size = batch_size or (STUDENT_BATCH_SIZE if self.student else BATCH_SIZES[runtime])
         if self.student is not None:
-            if not runtime.startswith("torch"):
-                raise ValueError(f"{self.model_dir} is a distilled student: it runs on the torch runtimes only")
-            self.run = student_runner(self.model_dir, self.student, bf16=runtime == "torch-bf16", threads=threads)
+            self.run = student_runner(self.model_dir, self.student, runtime=runtime, threads=threads)
         elif runtime.startswith("torch"):
             self.run = torch_runner(self.model_dir, bf16=runtime == "torch-bf16", threads=threads)
         else:
@@ -329,14 +333,33 @@ def student_score(*, cross, head: dict, batch: dict, similarity=None, cls_id: in
     """The score s of each pair (see above); `cosine`, when given, skips the similarity pass.
     head's numbers may be floats (serving) or tensors (training)."""
     residual = cross(**batch).logits[:, 0]
-    if head["head"] == "ordinal":
-        return residual
-    if cosine is None:
+    if head["head"] == "hybrid" and cosine is None:
         cosine = pair_cosine(similarity, batch, cls_id)
-    return head["scale"] * cosine + head["bias"] + residual
+    return head_score(head, residual=residual, cosine=cosine)
 
 
-def student_runner(folder: Path, config: dict, *, bf16: bool, threads: int | None) -> Runner:
+def head_score(head: dict, *, residual, cosine):
+    return residual if head["head"] == "ordinal" else head["scale"] * cosine + head["bias"] + residual
+
+
+def student_runner(folder: Path, config: dict, *, runtime: str, threads: int | None) -> Runner:
+    import torch
+
+    if runtime.startswith("torch"):
+        score = _student_torch_score(folder, config, bf16=runtime == "torch-bf16", threads=threads)
+    else:
+        score = _student_onnx_score(folder, config, int8=runtime == "onnx-int8", threads=threads)
+    cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
+
+    def run(batch: Batch) -> np.ndarray:
+        tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
+        with torch.inference_mode():
+            return ordinal_log_probs(score(tensors).float(), cutpoints, config["slope"]).numpy()
+
+    return run
+
+
+def _student_torch_score(folder: Path, config: dict, *, bf16: bool, threads: int | None) -> Callable:
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
@@ -349,13 +372,31 @@ def student_runner(folder: Path, config: dict, *, bf16: bool, threads: int | Non
     if bf16:
         for model in filter(None, (cross, similarity)):
             bf16_matmuls(model)
-    cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
+    return lambda batch: student_score(cross=cross, head=config, batch=batch, similarity=similarity,
+                                       cls_id=config["cls_token_id"])
 
-    def run(batch: Batch) -> np.ndarray:
-        tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
-        with torch.inference_mode():
-            score = student_score(cross=cross, head=config, batch=tensors, similarity=similarity,
-                                  cls_id=config["cls_token_id"]).float()
-            return ordinal_log_probs(score, cutpoints, config["slope"]).numpy()
 
-    return run
+def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int | None) -> Callable:
+    """The same score from two ONNX graphs: the cross-encoder's logits and the similarity
+    encoder's embeddings of the pair's two segments."""
+    import torch
+
+    from .onnx_export import onnx_model_file
+
+    cross = onnx_session(onnx_model_file(folder, int8=int8), threads=threads)
+    similarity = None
+    if config["head"] == "hybrid":
+        similarity = onnx_session(onnx_model_file(folder / SIMILARITY_DIR, int8=int8, embedder=True), threads=threads)
+
+    def embed(inputs: dict) -> torch.Tensor:
+        return torch.from_numpy(similarity.run(None, {k: v.numpy() for k, v in inputs.items()})[0])
+
+    def score(batch: dict) -> torch.Tensor:
+        residual = torch.from_numpy(cross.run(None, {k: v.numpy() for k, v in batch.items()})[0][:, 0])
+        cosine = None
+        if similarity is not None:
+            query, doc = segments_split(batch, config["cls_token_id"])
+            cosine = (embed(query) * embed(doc)).sum(-1)
+        return head_score(config, residual=residual, cosine=cosine)
+
+    return score

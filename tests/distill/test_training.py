@@ -131,6 +131,20 @@ def test_the_saved_folder_serves_what_was_trained(split, trained):
     np.testing.assert_allclose([sum(l.distribution) for l in first], 1, atol=1e-5)
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "torch-bf16", "onnx-int8"])
+def test_the_saved_folder_serves_on_every_runtime(split, trained, runtime, settings, tmp_path_factory):
+    settings.MODEL_DIR = tmp_path_factory.getbasetemp() / "models"  # ONNX exports, shared by the runtimes
+    _, validation = split
+    pairs = [e.pair for e in validation]
+    fast = CrossEncoderBackend(trained.model_dir, max_length=FAST["max_length"], runtime=runtime).label(pairs)
+    expected = np.array([label.expected_grade for label in fast])
+    error = np.abs(expected - trained.validation_expected)
+    # fp32 ONNX is the same model; bf16 rounds; int8's per-batch scales move it most.
+    assert error.max() < {"onnx": 1e-4, "torch-bf16": 0.05, "onnx-int8": 0.3}[runtime]
+    assert [l.grade for l in fast] == grades_from_thresholds(expected, trained.thresholds).tolist()
+    if runtime.startswith("onnx"):  # two graphs, the cross-encoder and the similarity encoder
+        assert len(list((settings.MODEL_DIR / "onnx").glob("*/model.onnx"))) == 2
+
 @pytest.mark.slow
 def test_early_stopping_stops_and_keeps_the_best_state(split, tmp_path):
     train, validation = split

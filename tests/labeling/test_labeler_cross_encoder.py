@@ -189,12 +189,13 @@ def test_a_labeler_row_builds_the_backend_from_model_ref_and_params(student_dir)
         backend_for(labeler)
 
 
-def test_the_auto_runtime_is_bf16_only_where_the_cpu_computes_it(monkeypatch, student_dir):
+def test_the_auto_runtime_is_bf16_only_where_the_cpu_computes_it(monkeypatch, settings, tmp_path, student_dir):
+    settings.MODEL_DIR = tmp_path
     from labeling.labelers import cross_encoder
 
     monkeypatch.setattr(cross_encoder, "native_bf16", lambda: True)
     assert CrossEncoderBackend(student_dir, runtime="auto").runtime == "torch-bf16"
     monkeypatch.setattr(cross_encoder, "native_bf16", lambda: False)
-    assert CrossEncoderBackend(student_dir, runtime="auto").runtime == "torch"
+    assert CrossEncoderBackend(student_dir, runtime="auto").runtime == "onnx"
     with pytest.raises(ValueError, match="unknown runtime 'fp16': auto or one of torch"):
         CrossEncoderBackend(student_dir, runtime="fp16")
