@@ -177,7 +177,7 @@ class CrossEncoderBackend:
         model_dir: Path | str,
         *,
         max_length: int = 192,
-        batch_size: int | None = None,  # None: the runtime's (BATCH_SIZES)
+        batch_size: int | None = None,  # None: BATCH_SIZES[runtime], or STUDENT_BATCH_SIZE
         runtime: str = "torch",
         threads: int | None = None,
     ):
