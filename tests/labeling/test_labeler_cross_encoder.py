@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from labeling.labelers import backend_for
+from labeling.labelers import backend_for, cross_encoder
 from labeling.labelers.base import PairInput
 from labeling.labelers.cross_encoder import (
     CrossEncoderBackend,
@@ -143,8 +143,7 @@ def test_onnx_runtimes_grade_like_fp32(settings, tmp_path, student_dir, pairs, r
 
 
 def test_bf16_grades_like_fp32(student_dir, pairs, reference):
-    backend = CrossEncoderBackend(student_dir, runtime="torch-bf16")
-    bf16 = backend.label(pairs)
+    bf16 = CrossEncoderBackend(student_dir, runtime="torch-bf16").label(pairs)
     grades, bf16_grades = [lb.grade for lb in reference], [lb.grade for lb in bf16]
     assert accuracy(grades, bf16_grades) >= 0.95
     assert krippendorff_alpha([grades, bf16_grades]) >= 0.95
@@ -190,9 +189,7 @@ def test_a_labeler_row_builds_the_backend_from_model_ref_and_params(student_dir)
 
 
 def test_the_auto_runtime_is_bf16_only_where_the_cpu_computes_it(monkeypatch, settings, tmp_path, student_dir):
-    settings.MODEL_DIR = tmp_path
-    from labeling.labelers import cross_encoder
-
+    settings.MODEL_DIR = tmp_path  # the onnx runtime exports there
     monkeypatch.setattr(cross_encoder, "native_bf16", lambda: True)
     assert CrossEncoderBackend(student_dir, runtime="auto").runtime == "torch-bf16"
     monkeypatch.setattr(cross_encoder, "native_bf16", lambda: False)
