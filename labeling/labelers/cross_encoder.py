@@ -33,6 +33,7 @@ A student distilled by distill.training is such a folder plus a `student.json` h
 graph of its own), and its calibrated thresholds decide the grade from the expected grade.
 """
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -95,6 +96,7 @@ def grade_probabilities(logits: np.ndarray) -> np.ndarray:
     raise ValueError(f"a grade head has 4 outputs (classes) or 1 (regression), not {logits.shape[1]}")
 
 
+@functools.cache  # the CPU does not change while a process runs
 def native_bf16() -> bool:
     """Whether this CPU has bf16 instructions (AVX512-BF16, AMX, Arm's BF16); False where unknown."""
     try:
@@ -134,6 +136,12 @@ def bf16_matmuls(model):
     return model
 
 
+def _tensors(batch: Batch) -> dict:
+    import torch
+
+    return {key: torch.from_numpy(value) for key, value in batch.items()}
+
+
 def torch_runner(folder: Path, *, bf16: bool, threads: int | None) -> Runner:
     import torch
 
@@ -145,7 +153,7 @@ def torch_runner(folder: Path, *, bf16: bool, threads: int | None) -> Runner:
 
     def run(batch: Batch) -> np.ndarray:
         with torch.inference_mode():
-            logits = model(**{key: torch.from_numpy(value) for key, value in batch.items()}).logits
+            logits = model(**_tensors(batch)).logits
         return logits.float().numpy()
 
     return run
@@ -352,11 +360,11 @@ def student_runner(folder: Path, config: dict, *, runtime: str, threads: int | N
     cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
 
     def run(batch: Batch) -> np.ndarray:
-        tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
         with torch.inference_mode():
-            return ordinal_log_probs(score(tensors).float(), cutpoints, config["slope"]).numpy()
+            return ordinal_log_probs(score(batch).float(), cutpoints, config["slope"]).numpy()
 
     return run
+
 
 
 def _student_torch_score(folder: Path, config: dict, *, bf16: bool, threads: int | None) -> Callable:
@@ -372,7 +380,7 @@ def _student_torch_score(folder: Path, config: dict, *, bf16: bool, threads: int
     if bf16:
         for model in filter(None, (cross, similarity)):
             bf16_matmuls(model)
-    return lambda batch: student_score(cross=cross, head=config, batch=batch, similarity=similarity,
+    return lambda batch: student_score(cross=cross, head=config, batch=_tensors(batch), similarity=similarity,
                                        cls_id=config["cls_token_id"])
 
 
@@ -383,7 +391,7 @@ def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int 
 
     from .onnx_export import onnx_model_file
 
-    cross = onnx_session(onnx_model_file(folder, int8=int8), threads=threads)
+    cross = onnx_runner(folder, int8=int8, threads=threads)
     similarity = None
     if config["head"] == "hybrid":
         similarity = onnx_session(onnx_model_file(folder / SIMILARITY_DIR, int8=int8, embedder=True), threads=threads)
@@ -391,11 +399,11 @@ def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int 
     def embed(inputs: dict) -> torch.Tensor:
         return torch.from_numpy(similarity.run(None, {k: v.numpy() for k, v in inputs.items()})[0])
 
-    def score(batch: dict) -> torch.Tensor:
-        residual = torch.from_numpy(cross.run(None, {k: v.numpy() for k, v in batch.items()})[0][:, 0])
+    def score(batch: Batch) -> torch.Tensor:
+        residual = torch.from_numpy(cross(batch)[:, 0])
         cosine = None
         if similarity is not None:
-            query, doc = segments_split(batch, config["cls_token_id"])
+            query, doc = segments_split(_tensors(batch), config["cls_token_id"])
             cosine = (embed(query) * embed(doc)).sum(-1)
         return head_score(config, residual=residual, cosine=cosine)
 
