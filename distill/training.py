@@ -24,11 +24,13 @@ training stops early when the validation loss stops falling and the best state i
 Finally, grade thresholds on the expected grade are calibrated so that the student's grade
 distribution on the teacher-labeled pairs matches the teacher's; they are saved with the model.
 
-Only the teacher's targets enter training, model selection and calibration.
+Only the teacher's targets enter training, model selection and calibration. Training runs on the
+GPU where there is one (params["device"]), in bf16 autocast; on CPUs in fp32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -44,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from labeling.grades import GRADES
-from labeling.labelers.base import PairInput
+from labeling.labelers.base import PairInput, device_resolve, sdpa_without_cudnn
 from labeling.labelers.cross_encoder import (
     SIMILARITY_DIR,
     STUDENT_FILE,
@@ -89,6 +91,7 @@ DEFAULTS: dict = {
     "eval_batch_size": 64,
     "seed": 13,
     "threads": None,
+    "device": "auto",  # "auto": the GPU where there is one (in bf16 autocast), else the CPU (fp32)
     "validation_fraction": 0.2,  # used by examples_split
 }
 
@@ -163,7 +166,7 @@ def student_train(
     torch.manual_seed(p["seed"])
     rng = random.Random(p["seed"])
 
-    model = _Student.from_base(model_path(base_model), head=p["head"])
+    model = _Student.from_base(model_path(base_model), head=p["head"]).to(device_resolve(p["device"]))
     train = _Encoded(model, examples, p)
     val = _Encoded(model, validation, p) if validation else None
     model.initialise(train.sample(p["calibration_pairs"], rng))
@@ -240,7 +243,7 @@ def student_loss(*, model_dir: Path | str, examples: Sequence[TrainExample], par
     """A saved student's loss on these examples (the validation loss: soft-label cross-entropy
     plus the listwise loss over each query's pairs)."""
     p = {**DEFAULTS, **{k: v for k, v in (params or {}).items() if v is not None}}
-    model = _Student.from_folder(Path(model_dir))
+    model = _Student.from_folder(Path(model_dir)).to(device_resolve(p["device"]))
     return _validation_loss(model, _Encoded(model, examples, p), p)
 
 
@@ -274,6 +277,7 @@ class _Student:
 
         self.cross, self.similarity, self.tokenizer = cross, similarity, tokenizer
         self.head_kind = head
+        self.device = torch.device("cpu")
         self.scale = torch.nn.Parameter(torch.tensor(1.0))
         self.bias = torch.nn.Parameter(torch.tensor(0.0))
         self.cut0 = torch.nn.Parameter(torch.tensor(0.5))
@@ -319,6 +323,27 @@ class _Student:
             model.log_slope.fill_(math.log(config["slope"]))
         return model
 
+    def to(self, device) -> "_Student":
+        """Moved to the device; the head's parameters are made anew there (before any optimizer)."""
+        import torch
+
+        self.device = device
+        for model in filter(None, (self.cross, self.similarity)):
+            model.to(device)
+        for name in ("scale", "bias", "cut0", "gaps", "log_slope"):
+            setattr(self, name, torch.nn.Parameter(getattr(self, name).detach().to(device)))
+        return self
+
+    def computing(self) -> contextlib.ExitStack:
+        """bf16 autocast on a GPU (the CPU trains in fp32: bf16 is slower there), and attention
+        without cuDNN (sdpa_without_cudnn)."""
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"))
+        stack.enter_context(sdpa_without_cudnn())
+        return stack
+
     # The head as student_score and ordinal_log_probs read it.
     def head(self) -> dict:
         return {"head": self.head_kind, "scale": self.scale, "bias": self.bias}
@@ -346,7 +371,7 @@ class _Student:
     def cosine(self, batch: dict):
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), self.computing():
             return pair_cosine(self.similarity, batch, self.tokenizer.cls_token_id).clone()
 
     def score(self, batch: dict, cosine=None):
@@ -452,7 +477,7 @@ class _Encoded:
         import torch
 
         batch = CrossEncoderBackend._pad(self.shim, [self.rows[i].inputs for i in indices])
-        return {key: torch.from_numpy(value) for key, value in batch.items()}
+        return {key: torch.from_numpy(value).to(self.model.device) for key, value in batch.items()}
 
     def cosines(self, indices: Sequence[int], batch: dict | None = None):
         """The frozen similarity of these rows (None for the ordinal head), cached."""
@@ -466,7 +491,7 @@ class _Encoded:
                                        else batch)
             for i, value in zip(missing, values.tolist()):
                 self.rows[i].cosine = value
-        return torch.tensor([self.rows[i].cosine for i in indices])
+        return torch.tensor([self.rows[i].cosine for i in indices], device=self.model.device)
 
     def sample(self, n: int, rng: random.Random) -> list[_Row]:
         """Up to n rows at random, with their similarity computed."""
@@ -539,13 +564,14 @@ def _loss(model: _Student, data: _Encoded, groups: list[list[int]], p: dict):
 
     indices = [i for group in groups for i in group]
     batch = data.tensors(indices)
-    score = model.score(batch, cosine=data.cosines(indices, batch))
-    targets = torch.tensor([data.rows[i].target for i in indices], dtype=torch.float32)
+    with model.computing():
+        score = model.score(batch, cosine=data.cosines(indices, batch)).float()
+    targets = torch.tensor([data.rows[i].target for i in indices], dtype=torch.float32, device=model.device)
     loss = p["soft_label_weight"] * -(targets * model.log_probs(score)).sum(-1).mean()
     if p["listwise_weight"]:
         listwise, offset = 0.0, 0
         for group in groups:
-            expected = torch.tensor([data.rows[i].expected for i in group])
+            expected = torch.tensor([data.rows[i].expected for i in group], device=model.device)
             part = score[offset : offset + len(group)]
             offset += len(group)
             if len(group) > 1:
@@ -561,7 +587,7 @@ def _scores(model: _Student, data: _Encoded, indices: Sequence[int], p: dict) ->
     model.eval()
     out = np.zeros(len(indices))
     position = {index: k for k, index in enumerate(indices)}
-    with torch.inference_mode():
+    with torch.inference_mode(), model.computing():
         for chunk in _chunks(data._by_length(indices), p["eval_batch_size"]):
             batch = data.tensors(chunk)
             score = model.score(batch, cosine=data.cosines(chunk, batch))
@@ -575,14 +601,14 @@ def _validation_loss(model: _Student, data: _Encoded, p: dict) -> float:
     import torch
 
     indices = list(range(len(data.rows)))
-    score = torch.tensor(_scores(model, data, indices, p), dtype=torch.float32)
+    score = torch.tensor(_scores(model, data, indices, p), dtype=torch.float32, device=model.device)
     with torch.no_grad():
-        targets = torch.tensor([row.target for row in data.rows], dtype=torch.float32)
+        targets = torch.tensor([row.target for row in data.rows], dtype=torch.float32, device=model.device)
         loss = p["soft_label_weight"] * float(-(targets * model.log_probs(score)).sum(-1).mean())
         if p["listwise_weight"]:
             listwise = []
             for group in data.by_group.values():
-                expected = torch.tensor([data.rows[i].expected for i in group])
+                expected = torch.tensor([data.rows[i].expected for i in group], device=model.device)
                 # Normalised per pair: validation groups are whole queries, training groups are not.
                 listwise.append(float(-(torch.softmax(expected, 0) * torch.log_softmax(score[group], 0)).sum())
                                 / math.log(len(group)) if len(group) > 1 else 0.0)
@@ -598,9 +624,9 @@ def _expected_grades(model: _Student, rows: list[_Row], p: dict) -> np.ndarray:
     holder = _Encoded.__new__(_Encoded)  # rows of several sets: score them through one holder
     holder.model, holder.rows = model, rows
     holder.shim = types.SimpleNamespace(tokenizer=model.tokenizer, max_length=p["max_length"])
-    score = torch.tensor(_scores(model, holder, list(range(len(rows))), p), dtype=torch.float32)
+    score = torch.tensor(_scores(model, holder, list(range(len(rows))), p), dtype=torch.float32, device=model.device)
     with torch.no_grad():
-        probs = model.log_probs(score).exp().numpy()
+        probs = model.log_probs(score).exp().cpu().numpy()
     return probs @ np.asarray(GRADES, dtype=float)
 
 

@@ -47,6 +47,24 @@ class LabelerBackend(Protocol):
     def label(self, pairs: Sequence[PairInput]) -> list[Label]: ...
 
 
+def device_resolve(device: str):
+    """A torch device; "auto" is the GPU where there is one."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def sdpa_without_cudnn():
+    """Attention by any kernel but cuDNN's, which builds a plan for every new input shape (tens
+    of milliseconds on a GPU): dynamically padded batches are mostly new shapes. On an H200 this
+    took student training from 87 to 669 pairs/s (benchmarks/results/gpu.md)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 def label_from_distribution(probs: Sequence[float], **cost) -> Label:
     """A label from (unnormalised) grade probabilities: argmax grade, expected grade."""
     p = np.clip(np.asarray(probs, dtype=float), 0, None)

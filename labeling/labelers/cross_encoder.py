@@ -19,14 +19,20 @@ Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figure
   bf16, the residual stream, LayerNorms, embeddings and head in fp32. About 2.5x fp32's speed
   where the CPU has AVX512-BF16 or AMX (emulated, and slow, where it has neither), with grades
   within 0.01 alpha of fp32's (an all-bf16 model moves several times as many).
-- "auto": torch-bf16 where the CPU computes bf16 natively (`native_bf16`), else onnx: the fastest
-  runtime that keeps fp32's grades, decided on the machine that loads it; what a distilled
-  student's labeler runs on.
+- "auto": torch-bf16 on a GPU or where the CPU computes bf16 natively (`native_bf16`), else onnx:
+  the fastest runtime that keeps fp32's grades, decided on the machine that loads it; what a
+  distilled student's labeler runs on.
 - "onnx": ONNX Runtime fp32 with fused attention, LayerNorm and GELU; the same grades as fp32.
 - "onnx-int8": that graph with int8 dynamic quantization of the matmuls; the fastest on CPUs
   with VNNI but lossy on MiniLM (a few grades in a hundred move), and a pair's grade can
   depend on its batch, since activations share one scale per batch.
 The exported graphs are cached in MODEL_DIR (onnx_export).
+
+The torch runtimes run on `device` ("auto": the GPU where there is one; the ONNX ones always run
+on the CPU), and with `compile=True` through torch.compile: 1.04-1.23x torch-bf16's speed on
+CPUs on short documents (nothing on full windows; nothing on a GPU), after a first batch that
+takes up to half a minute to compile (a C++ compiler must be installed; compiled kernels are
+cached on disk for the next process), so it pays on long jobs only.
 
 A student distilled by distill.training is such a folder plus a `student.json` head (see
 "Distilled students" below): it runs on every runtime (on ONNX, its similarity encoder is a
@@ -37,13 +43,14 @@ import functools
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..grades import GRADES
 from ..model_registry import model_path
-from .base import Label, PairInput, label_from_distribution
+from .base import Label, PairInput, device_resolve, label_from_distribution, sdpa_without_cudnn
 
 PROMPT_VERSION = "cross-encoder-v1"
 RUNTIMES = ("torch", "torch-bf16", "onnx", "onnx-int8")
@@ -53,6 +60,9 @@ BATCH_SIZES = {"torch": 32, "torch-bf16": 16, "onnx": 32, "onnx-int8": 8}
 # A distilled student's similarity pass runs each segment alone, and the short query side
 # pays a per-call cost: 32 pairs a pass is about the fastest on every runtime there.
 STUDENT_BATCH_SIZE = 32
+# On a GPU small batches are bound by kernel launches: 256 pairs ran 2-3x as fast as 64 on an
+# H200 (benchmarks/results/gpu.md).
+GPU_BATCH_SIZE = 256
 HEAD_SEED = 0
 
 Batch = dict[str, np.ndarray]  # the tokenizer's model inputs, int64, batch x length
@@ -107,12 +117,18 @@ def native_bf16() -> bool:
     return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def runtime_resolve(runtime: str) -> str:
-    if runtime == "auto":
-        return "torch-bf16" if native_bf16() else "onnx"
-    if runtime not in RUNTIMES:
+def runtime_resolve(runtime: str, device: str = "auto") -> tuple[str, str]:
+    """(runtime, device) to run on: a GPU where asked for or, for torch, where there is one."""
+    if runtime != "auto" and runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: auto or one of {', '.join(RUNTIMES)}")
-    return runtime
+    if runtime.startswith("onnx"):
+        if device not in ("auto", "cpu"):
+            raise ValueError(f"runtime {runtime!r} runs on the CPU, not {device!r}: use torch or torch-bf16")
+        return runtime, "cpu"
+    device = str(device_resolve(device))
+    if runtime == "auto":
+        runtime = "torch-bf16" if device != "cpu" or native_bf16() else "onnx"
+    return runtime, "cpu" if runtime.startswith("onnx") else device
 
 
 def bf16_matmuls(model):
@@ -136,27 +152,56 @@ def bf16_matmuls(model):
     return model
 
 
-def _tensors(batch: Batch) -> dict:
+def _tensors(batch: Batch, device: str = "cpu") -> dict:
     import torch
 
-    return {key: torch.from_numpy(value) for key, value in batch.items()}
+    return {key: torch.from_numpy(value).to(device) for key, value in batch.items()}
 
 
-def torch_runner(folder: Path, *, bf16: bool, threads: int | None) -> Runner:
+@dataclass(frozen=True)
+class TorchOptions:
+    bf16: bool
+    device: str
+    compile: bool = False
+    threads: int | None = None
+
+    def prepare(self, model):
+        """The model on its device, with bf16 matmuls and compiled as asked."""
+        import torch
+
+        if self.threads:
+            torch.set_num_threads(self.threads)  # process-wide: torch has one intra-op pool
+        model.to(self.device)
+        if self.bf16:
+            bf16_matmuls(model)
+        # dynamic: one graph for every batch shape, rather than a compilation per shape.
+        return torch.compile(model, dynamic=True) if self.compile else model
+
+
+def torch_runner(folder: Path, options: TorchOptions) -> Runner:
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
-    model = classifier_load(folder)
-    if bf16:
-        bf16_matmuls(model)
+    model = options.prepare(classifier_load(folder))
 
     def run(batch: Batch) -> np.ndarray:
-        with torch.inference_mode():
-            logits = model(**_tensors(batch)).logits
-        return logits.float().numpy()
+        with torch.inference_mode(), sdpa_without_cudnn():
+            logits = model(**_tensors(batch, options.device)).logits
+        return logits.float().cpu().numpy()
 
     return run
+
+
+def two_rows_at_least(run: Runner) -> Runner:
+    """A compiled model compiles again for a batch of one row (torch specialises sizes 0 and
+    1), half a minute on a CPU: such a batch goes through doubled instead."""
+
+    def wrapped(batch: Batch) -> np.ndarray:
+        rows = len(batch["input_ids"])
+        if rows > 1:
+            return run(batch)
+        return run({key: np.repeat(value, 2, axis=0) for key, value in batch.items()})[:rows]
+
+    return wrapped
 
 
 def onnx_session(path: Path, *, threads: int | None):
@@ -185,25 +230,34 @@ class CrossEncoderBackend:
         model_dir: Path | str,
         *,
         max_length: int = 192,
-        batch_size: int | None = None,  # None: BATCH_SIZES[runtime], or STUDENT_BATCH_SIZE
+        batch_size: int | None = None,  # None: BATCH_SIZES[runtime], STUDENT_BATCH_SIZE or GPU_BATCH_SIZE
         runtime: str = "torch",
         threads: int | None = None,
+        device: str = "auto",  # torch runtimes: "auto" (a GPU where there is one), "cpu", "cuda", ...
+        compile: bool = False,  # torch runtimes: through torch.compile (see the module's docstring)
     ):
         from transformers import AutoTokenizer
 
-        runtime = runtime_resolve(runtime)
+        runtime, device = runtime_resolve(runtime, device)
         self.model_dir = Path(model_dir)
         self.max_length = max_length
-        self.runtime = runtime
+        self.runtime, self.device = runtime, device
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.student = student_config(self.model_dir)
-        self.batch_size = batch_size or (STUDENT_BATCH_SIZE if self.student else BATCH_SIZES[runtime])
+        default = GPU_BATCH_SIZE if device != "cpu" else STUDENT_BATCH_SIZE if self.student else BATCH_SIZES[runtime]
+        self.batch_size = batch_size or default
+        torch_options = None
+        if runtime.startswith("torch"):
+            torch_options = TorchOptions(bf16=runtime == "torch-bf16", device=device, compile=compile, threads=threads)
         if self.student is not None:
-            self.run = student_runner(self.model_dir, self.student, runtime=runtime, threads=threads)
-        elif runtime.startswith("torch"):
-            self.run = torch_runner(self.model_dir, bf16=runtime == "torch-bf16", threads=threads)
+            self.run = student_runner(self.model_dir, self.student, runtime=runtime, torch_options=torch_options,
+                                      threads=threads)
+        elif torch_options:
+            self.run = torch_runner(self.model_dir, torch_options)
         else:
             self.run = onnx_runner(self.model_dir, int8=runtime == "onnx-int8", threads=threads)
+        if torch_options and compile:
+            self.run = two_rows_at_least(self.run)
 
     @classmethod
     def from_labeler(cls, labeler) -> "CrossEncoderBackend":
@@ -350,38 +404,32 @@ def head_score(head: dict, *, residual, cosine):
     return residual if head["head"] == "ordinal" else head["scale"] * cosine + head["bias"] + residual
 
 
-def student_runner(folder: Path, config: dict, *, runtime: str, threads: int | None) -> Runner:
+def student_runner(folder: Path, config: dict, *, runtime: str, torch_options: TorchOptions | None,
+                   threads: int | None) -> Runner:
     import torch
 
-    if runtime.startswith("torch"):
-        score = _student_torch_score(folder, config, bf16=runtime == "torch-bf16", threads=threads)
+    if torch_options:
+        score = _student_torch_score(folder, config, torch_options)
     else:
         score = _student_onnx_score(folder, config, int8=runtime == "onnx-int8", threads=threads)
     cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
 
     def run(batch: Batch) -> np.ndarray:
-        with torch.inference_mode():
-            return ordinal_log_probs(score(batch).float(), cutpoints, config["slope"]).numpy()
+        with torch.inference_mode(), sdpa_without_cudnn():
+            return ordinal_log_probs(score(batch).float().cpu(), cutpoints, config["slope"]).numpy()
 
     return run
 
 
-
-def _student_torch_score(folder: Path, config: dict, *, bf16: bool, threads: int | None) -> Callable:
-    import torch
+def _student_torch_score(folder: Path, config: dict, options: TorchOptions) -> Callable:
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    if threads:
-        torch.set_num_threads(threads)
-    cross = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    cross = options.prepare(AutoModelForSequenceClassification.from_pretrained(folder).eval())
     similarity = None
     if config["head"] == "hybrid":
-        similarity = AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval()
-    if bf16:
-        for model in filter(None, (cross, similarity)):
-            bf16_matmuls(model)
-    return lambda batch: student_score(cross=cross, head=config, batch=_tensors(batch), similarity=similarity,
-                                       cls_id=config["cls_token_id"])
+        similarity = options.prepare(AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval())
+    return lambda batch: student_score(cross=cross, head=config, batch=_tensors(batch, options.device),
+                                       similarity=similarity, cls_id=config["cls_token_id"])
 
 
 def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int | None) -> Callable:

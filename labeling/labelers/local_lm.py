@@ -7,19 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..model_registry import model_path
 from ..prompts import prompt_load
-from .base import Label, PairInput, label_from_distribution
+from .base import Label, PairInput, device_resolve, label_from_distribution, sdpa_without_cudnn
 from .prompting import GRADE_PROMPT, chat_text, first_line, grade_messages, grade_token_ids
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def device_resolve(device: str) -> torch.device:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+# transformers 5.2x calls the KV cache `cache` (argument and output); earlier releases, which GPU
+# images and vLLM's environment may hold, call it `past_key_values`.
+CACHE = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def dtype_resolve(dtype: str, device: torch.device) -> torch.dtype:
@@ -96,7 +94,7 @@ class LocalLMBackend:
         started = time.perf_counter()
         encoded = [self.encode(self.prompt_text(pair)) for pair in pairs]
         probs: list[list[float]] = [[] for _ in pairs]
-        with torch.inference_mode():
+        with torch.inference_mode(), sdpa_without_cudnn():
             head = self._head(encoded)
             for chunk in self._length_batches(encoded):
                 for index, row in zip(chunk, self._grade_probs([encoded[i] for i in chunk], head)):
@@ -147,7 +145,7 @@ class LocalLMBackend:
         generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
         encoded = [self.encode(text) for text in texts]
         results: list[Completion] = [None] * len(texts)  # type: ignore[list-item]
-        with torch.inference_mode():
+        with torch.inference_mode(), sdpa_without_cudnn():
             head = self._head(encoded)
             for chunk in self._length_batches(encoded):
                 decoding = _Decoding(self, [encoded[i] for i in chunk], head)
@@ -210,7 +208,7 @@ class LocalLMBackend:
         self._head_ids, self._head_cache = candidate, None
         if candidate:
             ids = torch.tensor([candidate], device=self.device)
-            self._head_cache = self.model(input_ids=ids, use_cache=True).cache
+            self._head_cache = getattr(self.model(input_ids=ids, use_cache=True), CACHE)
         return len(candidate)
 
     def _grade_probs(self, rows: list[list[int]], head: int) -> list[list[float]]:
@@ -273,9 +271,9 @@ class _Decoding:
             input_ids=ids,
             attention_mask=self.mask,
             position_ids=positions,
-            cache=cache,
             use_cache=True,
+            **{CACHE: cache},
             logits_to_keep=1,  # the vocabulary projection for the last position only
         )
-        self.cache = out.cache
+        self.cache = getattr(out, CACHE)
         return out.logits[:, -1]

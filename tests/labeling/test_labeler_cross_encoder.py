@@ -14,6 +14,7 @@ from labeling.labelers.cross_encoder import (
     classifier_load,
     document_segment,
     grade_probabilities,
+    runtime_resolve,
 )
 from labeling.metrics import accuracy, krippendorff_alpha
 from labeling.model_registry import model_path
@@ -196,3 +197,44 @@ def test_the_auto_runtime_is_bf16_only_where_the_cpu_computes_it(monkeypatch, se
     assert CrossEncoderBackend(student_dir, runtime="auto").runtime == "onnx"
     with pytest.raises(ValueError, match="unknown runtime 'fp16': auto or one of torch"):
         CrossEncoderBackend(student_dir, runtime="fp16")
+
+
+def test_torch_runtimes_go_to_the_gpu_where_there_is_one_and_onnx_stays_on_the_cpu(monkeypatch):
+    monkeypatch.setattr(cross_encoder, "native_bf16", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime_resolve("auto") == ("torch-bf16", "cuda")
+    assert runtime_resolve("torch") == ("torch", "cuda")
+    assert runtime_resolve("onnx-int8") == ("onnx-int8", "cpu")
+    assert runtime_resolve("auto", "cpu") == ("onnx", "cpu")
+    with pytest.raises(ValueError, match="runtime 'onnx' runs on the CPU, not 'cuda'"):
+        runtime_resolve("onnx", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime_resolve("torch-bf16") == ("torch-bf16", "cpu")
+
+
+def test_attention_runs_without_cudnn_while_the_backend_grades(monkeypatch, backend, pairs):
+    """cuDNN's attention plans every new shape anew: slow on the mostly new shapes of padded batches."""
+    seen = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def recording(*args, **kwargs):
+        seen.append(torch.backends.cuda.cudnn_sdp_enabled())
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording)
+    backend.label(pairs[:4])
+    assert seen and not any(seen)
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # restored after the call
+
+
+def test_a_compiled_model_grades_like_the_eager_one_and_a_lone_pair_does_not_recompile(student_dir, pairs):
+    eager = CrossEncoderBackend(student_dir, runtime="torch-bf16").label(pairs)
+    compiled = CrossEncoderBackend(student_dir, runtime="torch-bf16", compile=True)
+    labels = compiled.label(pairs)
+    np.testing.assert_allclose(distributions(labels), distributions(eager), atol=0.02)
+    assert accuracy([lb.grade for lb in eager], [lb.grade for lb in labels]) >= 0.95
+
+    torch._dynamo.utils.counters.clear()
+    lone = compiled.label(pairs[:1])
+    assert lone[0].grade == labels[0].grade
+    assert not torch._dynamo.utils.counters["stats"]["unique_graphs"]  # no new graph was compiled
