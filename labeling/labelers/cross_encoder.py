@@ -41,6 +41,8 @@ graph of its own), and its calibrated thresholds decide the grade from the expec
 
 import functools
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -164,6 +166,12 @@ class TorchOptions:
     device: str
     compile: bool = False
     threads: int | None = None
+
+    def __post_init__(self):
+        # torch.compile would fail at the first batch, deep in a job: say so when the labeler loads.
+        compiler = os.environ.get("CXX", "g++")
+        if self.compile and self.device == "cpu" and not shutil.which(compiler):
+            raise ValueError(f"compile=True on a CPU needs a C++ compiler: no {compiler!r} on PATH (install g++ or set CXX)")
 
     def prepare(self, model):
         """The model on its device, with bf16 matmuls and compiled as asked."""

@@ -1,6 +1,6 @@
 """The cross-encoder student: batching that keeps input order, well-formed labels, truncation,
-fine-tuned folders that reload as saved, a bare encoder's reproducible head, and optimised
-runtimes (bf16, ONNX fp32 and int8) that grade like fp32."""
+fine-tuned folders that reload as saved, a bare encoder's reproducible head, optimised runtimes
+(bf16, ONNX fp32 and int8, torch.compile) that grade like fp32, and where each runtime runs."""
 
 import numpy as np
 import pytest
@@ -225,6 +225,12 @@ def test_attention_runs_without_cudnn_while_the_backend_grades(monkeypatch, back
     backend.label(pairs[:4])
     assert seen and not any(seen)
     assert torch.backends.cuda.cudnn_sdp_enabled()  # restored after the call
+
+
+def test_compiling_without_a_cpp_compiler_fails_when_the_labeler_loads(monkeypatch, student_dir):
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler: no 'no-such-compiler' on PATH"):
+        CrossEncoderBackend(student_dir, runtime="torch-bf16", device="cpu", compile=True)
 
 
 def test_a_compiled_model_grades_like_the_eager_one_and_a_lone_pair_does_not_recompile(student_dir, pairs):
