@@ -34,8 +34,9 @@ WORK = Path(tempfile.mkdtemp(prefix="assessor-gpu-"))
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+# MODEL_DIR as config.settings has it: the registry's converted SmolLM2 is reused from there.
 settings.configure(INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "labeling"],
-                   MODEL_DIR=WORK / "models")
+                   MODEL_DIR=Path(os.environ.get("ASSESSOR_MODEL_DIR", REPO / "var" / "models")))
 django.setup()
 
 import numpy as np  # noqa: E402
