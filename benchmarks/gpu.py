@@ -50,21 +50,9 @@ from labeling.labelers.cross_encoder import CrossEncoderBackend  # noqa: E402
 from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
 from labeling.metrics import accuracy, krippendorff_alpha  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
+from report import rates  # noqa: E402
 
 MAX_LENGTH = 192
-
-
-def timed(backend, pairs, device: str, repeats: int = 2):
-    """Best pairs/s over repeats (after a warm-up batch), and the labels."""
-    backend.label(pairs[:64])
-    best, labels = 0.0, []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        labels = backend.label(pairs)
-        best = max(best, len(pairs) / (time.perf_counter() - started))
-    return best, labels
 
 
 def teacher_folder(folder: Path, random_weights: bool) -> Path:
@@ -140,7 +128,7 @@ def main() -> None:
     for batch in (16, 64, 256):
         lm = LocalLMBackend(str(teacher), max_doc_tokens=MAX_LENGTH, batch_size=batch, device=device)
         row(f"teacher SmolLM2-135M{' (random weights)' if args.random_teacher else ''}",
-            f"{lm.dtype}, batch {batch}".replace("torch.", ""), timed(lm, pairs, device)[0])
+            f"{lm.dtype}, batch {batch}".replace("torch.", ""), rates({"lm": lm}, pairs, 2)[0]["lm"].pairs_per_s)
         del lm
     for runtime, batch, compile_ in (("torch", 64, False), ("torch", 256, False), ("torch-bf16", 64, False),
                                      ("torch-bf16", 256, False), ("torch-bf16", 256, True)):
@@ -149,9 +137,9 @@ def main() -> None:
                                  device=device, compile=compile_)
         ce.label(pairs[:batch])
         warm = time.perf_counter() - started
-        rate, labels = timed(ce, pairs, device)
+        rate, labels = rates({"ce": ce}, pairs, 2)
         setting = f"{runtime}{' compiled' if compile_ else ''}, batch {batch} (ready in {warm:.0f} s)"
-        row("student MiniLM-L6", setting, rate, labels)
+        row("student MiniLM-L6", setting, rate["ce"].pairs_per_s, labels["ce"])
 
     examples = [TrainExample(pair=pair(*k), target=recorded[k]) for k in fit_keys[: args.train_pairs]]
     trained = {device: training_rate(examples, minilm, device, None)}

@@ -1,7 +1,11 @@
-"""What every benchmark's results file has: the machine line, and hand-written notes kept."""
+"""What the benchmarks share: the machine line, hand-written notes kept, and labelers timed side
+by side."""
 
 import os
 import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -28,3 +32,30 @@ def results_write(path: Path, report: str) -> None:
     notes = path.read_text().partition(NOTES)[2] if path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report + (f"\n{NOTES}{notes}" if notes else ""))
+
+
+@dataclass
+class Rate:
+    pairs_per_s: float = 0.0
+    cores: float = 0.0  # CPU seconds per wall second in that run: how much of the CPU it got
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Pairs per CPU-second: comparable across runs that got different shares of the CPU."""
+        return self.pairs_per_s / self.cores if self.cores else 0.0
+
+
+def rates(backends: dict, pairs: Sequence, repeats: int) -> tuple[dict[str, Rate], dict[str, list]]:
+    """Each backend's best run over repeats, and its labels. The backends take turns, so all
+    see the same moments of a shared machine's load; the best run is the least disturbed."""
+    for backend in backends.values():
+        backend.label(pairs[:8])  # warm-up: lazy init, allocator, ORT's first-run graph work
+    best, labels = {name: Rate() for name in backends}, {}
+    for _ in range(repeats):
+        for name, backend in backends.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            labels[name] = backend.label(pairs)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if len(pairs) / wall > best[name].pairs_per_s:
+                best[name] = Rate(len(pairs) / wall, cpu / wall)
+    return best, labels

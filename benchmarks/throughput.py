@@ -19,9 +19,6 @@ import datetime as dt
 import os
 import shlex
 import sys
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +37,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from labeling.labelers.base import Label, PairInput  # noqa: E402
+from labeling.labelers.base import PairInput  # noqa: E402
 from labeling.labelers.cross_encoder import (  # noqa: E402
     BATCH_SIZES,
     RUNTIMES,
@@ -50,7 +47,7 @@ from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
 from labeling.metrics import accuracy, krippendorff_alpha  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
 from dl19_pairs import FIT_PAIRS, STUDENT_RECIPE, dl19_load, hashed, pairs_split, student_fit  # noqa: E402
-from report import cpu_description, results_write  # noqa: E402
+from report import cpu_description, rates, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "throughput.md"
 MAX_LENGTHS = (256, 192)
@@ -67,33 +64,6 @@ def window_filled(pairs: list[PairInput], passages_by_query: dict[str, list[str]
         others = [p for p in passages_by_query[pair.query_id] if p != pair.text][:8]
         filled.append(PairInput(**{**pair.__dict__, "text": " ".join([pair.text, *others])}))
     return filled
-
-
-@dataclass
-class Rate:
-    pairs_per_s: float = 0.0
-    cores: float = 0.0  # CPU seconds per wall second in that run: how much of the CPU it got
-
-    @property
-    def per_cpu_second(self) -> float:
-        """Pairs per CPU-second: comparable across runs that got different shares of the CPU."""
-        return self.pairs_per_s / self.cores if self.cores else 0.0
-
-
-def rates(backends: dict, pairs: Sequence[PairInput], repeats: int) -> tuple[dict[str, Rate], dict[str, list[Label]]]:
-    """Each backend's best run over repeats, and its labels. The backends take turns, so all
-    see the same moments of a shared machine's load; the best run is the least disturbed."""
-    for backend in backends.values():
-        backend.label(pairs[:8])  # warm-up: lazy init, allocator, ORT's first-run graph work
-    best, labels = {name: Rate() for name in backends}, {}
-    for _ in range(repeats):
-        for name, backend in backends.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            labels[name] = backend.label(pairs)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            if len(pairs) / wall > best[name].pairs_per_s:
-                best[name] = Rate(len(pairs) / wall, cpu / wall)
-    return best, labels
 
 
 def main() -> None:

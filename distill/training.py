@@ -52,6 +52,7 @@ from labeling.labelers.cross_encoder import (
     STUDENT_FILE,
     STUDENT_FORMAT,
     CrossEncoderBackend,
+    batch_tensors,
     ordinal_log_probs,
     pair_cosine,
     student_config,
@@ -474,10 +475,8 @@ class _Encoded:
             self.by_group[row.group].append(index)
 
     def tensors(self, indices: Sequence[int]) -> dict:
-        import torch
-
         batch = CrossEncoderBackend._pad(self.shim, [self.rows[i].inputs for i in indices])
-        return {key: torch.from_numpy(value).to(self.model.device) for key, value in batch.items()}
+        return batch_tensors(batch, self.model.device)
 
     def cosines(self, indices: Sequence[int], batch: dict | None = None):
         """The frozen similarity of these rows (None for the ordinal head), cached."""

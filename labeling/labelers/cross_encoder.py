@@ -154,7 +154,8 @@ def bf16_matmuls(model):
     return model
 
 
-def _tensors(batch: Batch, device: str = "cpu") -> dict:
+def batch_tensors(batch: Batch, device="cpu") -> dict:
+    """The padded batch as torch tensors on the device."""
     import torch
 
     return {key: torch.from_numpy(value).to(device) for key, value in batch.items()}
@@ -193,7 +194,7 @@ def torch_runner(folder: Path, options: TorchOptions) -> Runner:
 
     def run(batch: Batch) -> np.ndarray:
         with torch.inference_mode(), sdpa_without_cudnn():
-            logits = model(**_tensors(batch, options.device)).logits
+            logits = model(**batch_tensors(batch, options.device)).logits
         return logits.float().cpu().numpy()
 
     return run
@@ -258,8 +259,11 @@ class CrossEncoderBackend:
         if runtime.startswith("torch"):
             torch_options = TorchOptions(bf16=runtime == "torch-bf16", device=device, compile=compile, threads=threads)
         if self.student is not None:
-            self.run = student_runner(self.model_dir, self.student, runtime=runtime, torch_options=torch_options,
-                                      threads=threads)
+            if torch_options:
+                score = _student_torch_score(self.model_dir, self.student, torch_options)
+            else:
+                score = _student_onnx_score(self.model_dir, self.student, int8=runtime == "onnx-int8", threads=threads)
+            self.run = student_runner(score, self.student)
         elif torch_options:
             self.run = torch_runner(self.model_dir, torch_options)
         else:
@@ -412,14 +416,10 @@ def head_score(head: dict, *, residual, cosine):
     return residual if head["head"] == "ordinal" else head["scale"] * cosine + head["bias"] + residual
 
 
-def student_runner(folder: Path, config: dict, *, runtime: str, torch_options: TorchOptions | None,
-                   threads: int | None) -> Runner:
+def student_runner(score: Callable, config: dict) -> Runner:
+    """The grades' log-probabilities from a scorer of either kind (torch or ONNX, below)."""
     import torch
 
-    if torch_options:
-        score = _student_torch_score(folder, config, torch_options)
-    else:
-        score = _student_onnx_score(folder, config, int8=runtime == "onnx-int8", threads=threads)
     cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
 
     def run(batch: Batch) -> np.ndarray:
@@ -436,7 +436,7 @@ def _student_torch_score(folder: Path, config: dict, options: TorchOptions) -> C
     similarity = None
     if config["head"] == "hybrid":
         similarity = options.prepare(AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval())
-    return lambda batch: student_score(cross=cross, head=config, batch=_tensors(batch, options.device),
+    return lambda batch: student_score(cross=cross, head=config, batch=batch_tensors(batch, options.device),
                                        similarity=similarity, cls_id=config["cls_token_id"])
 
 
@@ -459,7 +459,7 @@ def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int 
         residual = torch.from_numpy(cross(batch)[:, 0])
         cosine = None
         if similarity is not None:
-            query, doc = segments_split(_tensors(batch), config["cls_token_id"])
+            query, doc = segments_split(batch_tensors(batch), config["cls_token_id"])
             cosine = (embed(query) * embed(doc)).sum(-1)
         return head_score(config, residual=residual, cosine=cosine)
 

@@ -10,6 +10,7 @@ from labeling.labelers import backend_for, cross_encoder
 from labeling.labelers.base import PairInput
 from labeling.labelers.cross_encoder import (
     CrossEncoderBackend,
+    batch_tensors,
     bf16_matmuls,
     classifier_load,
     document_segment,
@@ -116,7 +117,7 @@ def test_a_saved_fine_tuned_folder_reloads_with_its_own_head(backend, student_di
     pairs = pairs[:6]
     with torch.inference_mode():
         batch = backend._pad(backend.encode(pairs))
-        logits = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
+        logits = model(**batch_tensors(batch)).logits.numpy()
     np.testing.assert_allclose(distributions(backend.label(pairs)), grade_probabilities(logits), atol=1e-5)
     again = CrossEncoderBackend(student_dir, batch_size=8)
     assert distributions(again.label(pairs)).tolist() == distributions(backend.label(pairs)).tolist()
@@ -152,7 +153,7 @@ def test_bf16_grades_like_fp32(student_dir, pairs, reference):
     # Mixed precision stays closer to fp32 than the same model all in bf16.
     all_bf16 = CrossEncoderBackend(student_dir, runtime="torch")
     model = classifier_load(student_dir, dtype=torch.bfloat16)
-    all_bf16.run = lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.float().detach().numpy()
+    all_bf16.run = lambda batch: model(**batch_tensors(batch)).logits.float().detach().numpy()
     error = np.abs(distributions(bf16) - distributions(reference)).mean()
     assert 0 < error < np.abs(distributions(all_bf16.label(pairs)) - distributions(reference)).mean()
 
