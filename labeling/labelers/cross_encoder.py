@@ -24,15 +24,16 @@ Runtimes (DESIGN.md, "Labelers"; benchmarks/results/throughput.md has the figure
   distilled student's labeler runs on.
 - "onnx": ONNX Runtime fp32 with fused attention, LayerNorm and GELU; the same grades as fp32.
 - "onnx-int8": that graph with int8 dynamic quantization of the matmuls; the fastest on CPUs
-  with VNNI but lossy on MiniLM (a few grades in a hundred move), and a pair's grade can
-  depend on its batch, since activations share one scale per batch.
+  with VNNI and no bf16 instructions, but lossy on MiniLM (a few grades in a hundred move), and
+  a pair's grade can depend on its batch, since activations share one scale per batch.
 The exported graphs are cached in MODEL_DIR (onnx_export).
 
 The torch runtimes run on `device` ("auto": the GPU where there is one; the ONNX ones always run
-on the CPU), and with `compile=True` through torch.compile: 1.04-1.23x torch-bf16's speed on
-CPUs on short documents (nothing on full windows; nothing on a GPU), after a first batch that
-takes up to half a minute to compile (a C++ compiler must be installed; compiled kernels are
-cached on disk for the next process), so it pays on long jobs only.
+on the CPU), and with `compile=True` through torch.compile, the weights frozen in on a CPU: 1.4x
+eager torch-bf16's speed on an AMX CPU with the same grades within 0.01 alpha (nothing on a
+GPU), after a first batch that takes 15-30 s to compile (a C++ compiler must be installed), so
+it pays on long jobs. Every runtime computes a BERT classifier's last layer for [CLS] alone
+(`cls_only_last_layer`).
 
 A student distilled by distill.training is such a folder plus a `student.json` head (see
 "Distilled students" below): it runs on every runtime (on ONNX, its similarity encoder is a
@@ -154,6 +155,46 @@ def bf16_matmuls(model):
     return model
 
 
+def cls_only_last_layer(model):
+    """A BERT sequence classifier's head reads the last layer at [CLS] alone, so that layer
+    computes the [CLS] row alone; its keys and values still come from every token. The logits
+    are the same and a sixth of MiniLM-L6's work is gone: 1.10x eager bf16's pairs/s, 1.14x
+    compiled, 1.11-1.17x on ONNX (benchmarks/results/throughput.md). Other architectures are left
+    as they are."""
+    import torch
+
+    if model.config.model_type != "bert" or model.config.is_decoder:
+        return model
+
+    class ClsOnly(torch.nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, states, attention_mask=None, *args, **kwargs):
+            layer, attention = self.layer, self.layer.attention.self
+            rows = states.shape[0]
+            cls = states[:, :1]
+
+            def heads(x):  # rows x tokens x hidden -> rows x heads x tokens x head size
+                return x.view(rows, x.shape[1], -1, attention.attention_head_size).transpose(1, 2)
+
+            query = heads(attention.query(cls))
+            key, value = heads(attention.key(states)), heads(attention.value(states))
+            mask = attention_mask  # None, or rows x 1 x (1 or length) x length: bool (keep) or additive
+            if mask is not None:
+                mask = mask[..., :1, :] if mask.dtype == torch.bool else mask[..., :1, :].to(query.dtype)
+            context = torch.nn.functional.scaled_dot_product_attention(
+                query, key, value, attn_mask=mask, scale=attention.scaling
+            )
+            attended = layer.attention.output(context.transpose(1, 2).reshape(rows, 1, -1), cls)
+            return layer.output(layer.intermediate(attended), attended)
+
+    layers = model.base_model.encoder.layer
+    layers[-1] = ClsOnly(layers[-1])
+    return model
+
+
 def batch_tensors(batch: Batch, device="cpu") -> dict:
     """The padded batch as torch tensors on the device."""
     import torch
@@ -183,14 +224,26 @@ class TorchOptions:
         model.to(self.device)
         if self.bf16:
             bf16_matmuls(model)
-        # dynamic: one graph for every batch shape, rather than a compilation per shape.
-        return torch.compile(model, dynamic=True) if self.compile else model
+        if not self.compile:
+            return model
+        # dynamic: one graph for every batch shape, rather than a compilation per shape. On a CPU,
+        # freezing makes the weights constants, which oneDNN packs once for its bf16 kernels: 1.2x
+        # on an AMX CPU (benchmarks/results/throughput.md). Safe because labelers only run inference.
+        compiled = torch.compile(model, dynamic=True)
+        if self.device != "cpu":
+            return compiled
+
+        def frozen(*args, **kwargs):  # dynamo reads the flag when it traces, at a call
+            with torch._inductor.config.patch(freezing=True):
+                return compiled(*args, **kwargs)
+
+        return frozen
 
 
 def torch_runner(folder: Path, options: TorchOptions) -> Runner:
     import torch
 
-    model = options.prepare(classifier_load(folder))
+    model = options.prepare(cls_only_last_layer(classifier_load(folder)))
 
     def run(batch: Batch) -> np.ndarray:
         with torch.inference_mode(), sdpa_without_cudnn():
@@ -432,7 +485,8 @@ def student_runner(score: Callable, config: dict) -> Runner:
 def _student_torch_score(folder: Path, config: dict, options: TorchOptions) -> Callable:
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    cross = options.prepare(AutoModelForSequenceClassification.from_pretrained(folder).eval())
+    cross = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    cross = options.prepare(cls_only_last_layer(cross))
     similarity = None
     if config["head"] == "hybrid":
         similarity = options.prepare(AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval())

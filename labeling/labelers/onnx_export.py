@@ -4,7 +4,8 @@ Two kinds of graph: a sequence classifier (the logits), or, with `embedder=True`
 student's sentence encoder (its unit-length mean-pooled embedding, `sentence_embeddings`).
 
 The graph is traced from the eager-attention model (ORT's BERT fusion recognises that pattern,
-not SDPA's), then fused: embeddings+LayerNorm, attention, skip+LayerNorm, bias+GELU. The int8
+not SDPA's), a classifier's last layer computing its [CLS] row alone (`cls_only_last_layer`),
+then fused: embeddings+LayerNorm, attention, skip+LayerNorm, bias+GELU. The int8
 variant quantizes the fused graph's matmul weights per channel, with activation scales computed
 per batch (dynamic quantization: no calibration set). Files live in MODEL_DIR/onnx/<key>/, the
 key hashing the folder's config and weights, so a student retrained into the same folder gets
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-RECIPE = "fused-v1"  # part of the key: a changed export recipe must not reuse old files
+RECIPE = "fused-v2"  # part of the key: a changed export recipe must not reuse old files
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -92,7 +93,7 @@ def _trace(folder: Path, out: Path, *, embedder: bool):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from .cross_encoder import classifier_load
+    from .cross_encoder import classifier_load, cls_only_last_layer
 
     if embedder:
         model = _embedder(AutoModel.from_pretrained(folder, attn_implementation="eager").eval())
@@ -100,7 +101,7 @@ def _trace(folder: Path, out: Path, *, embedder: bool):
         mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])  # shapes matter, not the ids; one row padded
         sample = {"input_ids": torch.ones_like(mask) * 100, "attention_mask": mask}
     else:
-        model = classifier_load(folder, attn_implementation="eager")
+        model = cls_only_last_layer(classifier_load(folder, attn_implementation="eager"))
         tokenizer = AutoTokenizer.from_pretrained(folder)
         # Graph inputs take input_names in the order of forward's parameters, not the tokenizer's.
         names = [name for name in inspect.signature(model.forward).parameters if name in tokenizer.model_input_names]

@@ -123,9 +123,11 @@ def test_the_saved_folder_serves_what_was_trained(split, trained):
     first = CrossEncoderBackend(trained.model_dir, max_length=FAST["max_length"], batch_size=7).label(pairs)
     again = CrossEncoderBackend(trained.model_dir, max_length=FAST["max_length"], batch_size=32).label(pairs)
     expected = [label.expected_grade for label in first]
-    # The backend reproduces the trainer's own outputs, and two loads give identical labels.
+    # The backend reproduces the trainer's own outputs, and two loads batching differently give
+    # the same labels (to float rounding: a matmul's kernel depends on its row count).
     np.testing.assert_allclose(expected, trained.validation_expected, atol=1e-5)
-    assert [(l.grade, l.distribution) for l in first] == [(l.grade, l.distribution) for l in again]
+    assert [l.grade for l in first] == [l.grade for l in again]
+    np.testing.assert_allclose([l.distribution for l in first], [l.distribution for l in again], atol=1e-5)
     # Grades come from the calibrated thresholds on the expected grade.
     assert [l.grade for l in first] == grades_from_thresholds(expected, trained.thresholds).tolist()
     np.testing.assert_allclose([sum(l.distribution) for l in first], 1, atol=1e-5)

@@ -13,6 +13,7 @@ from labeling.labelers.cross_encoder import (
     batch_tensors,
     bf16_matmuls,
     classifier_load,
+    cls_only_last_layer,
     document_segment,
     grade_probabilities,
     runtime_resolve,
@@ -121,6 +122,21 @@ def test_a_saved_fine_tuned_folder_reloads_with_its_own_head(backend, student_di
     np.testing.assert_allclose(distributions(backend.label(pairs)), grade_probabilities(logits), atol=1e-5)
     again = CrossEncoderBackend(student_dir, batch_size=8)
     assert distributions(again.label(pairs)).tolist() == distributions(backend.label(pairs)).tolist()
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])  # what the torch runtimes load; what ONNX traces
+def test_the_last_layer_computes_the_cls_row_alone_and_the_logits_stay_the_same(student_dir, backend, pairs, attention):
+    full = classifier_load(student_dir, attn_implementation=attention)
+    pruned = cls_only_last_layer(classifier_load(student_dir, attn_implementation=attention))
+    batch = batch_tensors(backend._pad(backend.encode(pairs[:8])))
+    assert not batch["attention_mask"].all()  # rows of several lengths: the mask must be read
+    rows = []
+    pruned.bert.encoder.layer[-1].register_forward_hook(lambda module, args, out: rows.append(tuple(out.shape)))
+    with torch.inference_mode():
+        expected, logits = full(**batch).logits, pruned(**batch).logits
+    assert rows == [(8, 1, full.config.hidden_size)]
+    assert expected.std() > 0.1  # logits a head could not tell apart would prove nothing
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_bare_encoder_gets_the_same_fresh_head_every_time(pairs):
@@ -234,10 +250,16 @@ def test_compiling_without_a_cpp_compiler_fails_when_the_labeler_loads(monkeypat
         CrossEncoderBackend(student_dir, runtime="torch-bf16", device="cpu", compile=True)
 
 
-def test_a_compiled_model_grades_like_the_eager_one_and_a_lone_pair_does_not_recompile(student_dir, pairs):
+def test_a_compiled_model_grades_like_the_eager_one_and_a_lone_pair_does_not_recompile(monkeypatch, student_dir, pairs):
+    import torch._inductor.freezing
+
+    frozen = []
+    freeze = torch._inductor.freezing.freeze
+    monkeypatch.setattr(torch._inductor.freezing, "freeze", lambda *a, **k: frozen.append(1) or freeze(*a, **k))
     eager = CrossEncoderBackend(student_dir, runtime="torch-bf16").label(pairs)
     compiled = CrossEncoderBackend(student_dir, runtime="torch-bf16", compile=True)
     labels = compiled.label(pairs)
+    assert frozen  # on a CPU the weights are compiled in as constants
     np.testing.assert_allclose(distributions(labels), distributions(eager), atol=0.02)
     assert accuracy([lb.grade for lb in eager], [lb.grade for lb in labels]) >= 0.95
 
