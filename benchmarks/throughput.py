@@ -173,8 +173,8 @@ def _row(r: dict) -> str:
     vs_llama = f"{r['alpha_llama']:.3f} ({r['alpha_llama_fp32']:.3f})" if "alpha_llama" in r else ""
     cells = [
         r["docs"], str(r["max"]), r["labeler"], r["runtime"], f"{r['tokens']:.0f}", num("rate", ".1f"),
-        num("cores", ".2f"), num("rate_few", ".1f"), num("ratio_few", ".0f"), num("ratio", ".0f"), num("ratio_bf16_few", ".0f"), num("alpha_fp32", ".4f"),
-        num("agree_fp32", ".1%"), vs_llama,
+        num("cores", ".2f"), num("rate_few", ".1f"), num("ratio_few", ".0f"), num("ratio", ".0f"),
+        num("ratio_bf16_few", ".0f"), num("alpha_fp32", ".4f"), num("agree_fp32", ".1%"), vs_llama,
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -183,7 +183,8 @@ def cls_only_last_layer(model):
             key, value = heads(attention.key(states)), heads(attention.value(states))
             mask = attention_mask  # None, or rows x 1 x (1 or length) x length: bool (keep) or additive
             if mask is not None:
-                mask = mask[..., :1, :] if mask.dtype == torch.bool else mask[..., :1, :].to(query.dtype)
+                mask = mask[..., :1, :]  # the [CLS] query's row
+                mask = mask if mask.dtype == torch.bool else mask.to(query.dtype)
             context = torch.nn.functional.scaled_dot_product_attention(
                 query, key, value, attn_mask=mask, scale=attention.scaling
             )
@@ -483,10 +484,9 @@ def student_runner(score: Callable, config: dict) -> Runner:
 
 
 def _student_torch_score(folder: Path, config: dict, options: TorchOptions) -> Callable:
-    from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoModel
 
-    cross = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    cross = options.prepare(cls_only_last_layer(cross))
+    cross = options.prepare(cls_only_last_layer(classifier_load(folder)))
     similarity = None
     if config["head"] == "hybrid":
         similarity = options.prepare(AutoModel.from_pretrained(folder / SIMILARITY_DIR).eval())
