@@ -10,9 +10,9 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from kombu import pools as kombu_pools
 from django.conf import settings
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from config.celery import app
 
@@ -66,7 +66,7 @@ class WorkerProcess:
     def __init__(self, env: dict, queues: str, log_path):
         self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.log_path = log_path
-        self.log = open(log_path, "w")
+        self.log = open(log_path, "w")  # noqa: SIM115 - open for the worker's life, closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", "1",
              "-n", self.name, "--without-gossip", "--without-mingle", "-l", "info"],

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from itertools import combinations
 from statistics import median
+from typing import Any
 
 import krippendorff
 import numpy as np
@@ -36,7 +37,7 @@ TOP_QUERIES = 20
 N = len(GRADES)
 
 
-def _number(value: float) -> float | None:
+def _number(value: float | None) -> float | None:
     """JSON has no NaN: undefined figures are None (shown as a dash)."""
     return None if value is None or math.isnan(value) else round(float(value), 4)
 
@@ -113,10 +114,10 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
     gold = {g.annotator_id: g for g in gold_accuracy(benchmark=benchmark)}
     reviewed = adjudicated_accuracy(benchmark=benchmark)
 
-    annotators = []
+    annotators: list[dict[str, Any]] = []
     for a in annotator_ids:
-        matrix = vs_others.get(a)
-        shared = int(matrix.sum()) if matrix is not None else 0
+        matrix = vs_others.get(a, np.zeros((N, N), dtype=np.int64))
+        shared = int(matrix.sum())
         g = gold.get(a)
         r = reviewed.get(a)
         annotators.append({
@@ -148,14 +149,15 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
                       "confusion": matrix.tolist()})
     pairs.sort(key=lambda p: (p["a"], p["b"]))
 
-    queries = sorted(
-        ({"query_id": q, "agreement": _number(agree / total), "pairs": n_pairs} for q, (agree, total, n_pairs) in query_agree.items()),
-        key=lambda r: (r["agreement"], -r["pairs"], r["query_id"]),
-    )[:TOP_QUERIES]
+    by_query: list[dict[str, Any]] = [
+        {"query_id": q, "agreement": _number(agree / total), "pairs": n_pairs}
+        for q, (agree, total, n_pairs) in query_agree.items()
+    ]
+    queries = sorted(by_query, key=lambda r: (r["agreement"], -r["pairs"], r["query_id"]))[:TOP_QUERIES]
     texts = {q: (ext, text) for q, ext, text in Query.objects.filter(pk__in=[r["query_id"] for r in queries])
              .values_list("pk", "external_id", "text")}
-    for r in queries:
-        r["external_id"], r["text"] = texts.get(r["query_id"], ("", ""))
+    for row in queries:
+        row["external_id"], row["text"] = texts.get(row["query_id"], ("", ""))
 
     total_pairs = benchmark.regular_count
     needed = total_pairs * required

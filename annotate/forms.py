@@ -43,8 +43,9 @@ class ReviewFilterForm(forms.Form):
     mode = forms.ChoiceField(choices=[(CONSENSUS, "differs from the people's median"),
                                       (ANY, "differs from any annotator")], required=False)
     query = forms.CharField(required=False, max_length=200)
-    grade = forms.TypedChoiceField(choices=[("", "any")] + Grade.choices, coerce=int, required=False, empty_value=None)
-    model_grade = forms.TypedChoiceField(choices=[("", "any")] + Grade.choices, coerce=int, required=False,
+    grade = forms.TypedChoiceField(choices=[("", "any"), *Grade.choices], coerce=int, required=False,
+                                   empty_value=None)
+    model_grade = forms.TypedChoiceField(choices=[("", "any"), *Grade.choices], coerce=int, required=False,
                                          empty_value=None)
     annotator = forms.CharField(required=False, max_length=150)
     pair = forms.IntegerField(required=False, min_value=1)  # show this pair first (after an undo)

@@ -41,7 +41,8 @@ class Benchmark(CountersMixin, models.Model):
     gold_rate = models.FloatField(
         default=0.1,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Share of an annotator's pairs drawn from the gold pairs (each annotator grades each gold pair once).",
+        help_text="Share of an annotator's pairs drawn from the gold pairs "
+                  "(each annotator grades each gold pair once).",
     )
     pairs = models.ManyToManyField(Pair, through="BenchmarkItem", related_name="benchmarks")
     members = models.ManyToManyField(
@@ -65,7 +66,8 @@ class Benchmark(CountersMixin, models.Model):
             ("review_pair", "Can adjudicate disagreements"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="benchmark_gold_rate_range"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1),
+                                   name="benchmark_gold_rate_range"),
         ]
 
     def __str__(self) -> str:
@@ -120,7 +122,7 @@ class BenchmarkItem(CountersMixin, models.Model):
         return f"{self.benchmark_id}:{self.pair_id}"
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> "BenchmarkItem.Kind":
         if self.is_calibration:
             return self.Kind.CALIBRATION
         return self.Kind.REGULAR if self.gold_grade is None else self.Kind.GOLD

@@ -6,9 +6,11 @@ The queue is computed per request from the benchmark's judgments and the labeler
 not by the corpus; the decisions themselves are in annotate.services.review.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
+from typing import cast
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
@@ -82,7 +84,8 @@ def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENS
             differs = label_grade != human
         else:
             differs = any(g != label_grade for a, g in grades if annotator is None or a == annotator.pk)
-        if not differs or (grade is not None and human != grade) or (model_grade is not None and label_grade != model_grade):
+        if (not differs or (grade is not None and human != grade)
+                or (model_grade is not None and label_grade != model_grade)):
             continue
         found.append(Disagreement(pair_id=pair_id, human_grade=human, model_grade=label_grade,
                                   expected_grade=float(expected), confidence=_confidence(distribution, label_grade),
@@ -103,7 +106,8 @@ class Evidence:
 
 def pair_evidence(*, pair_id: int, labeler: Labeler) -> Evidence:
     pair = Pair.objects.select_related("query", "document").get(pk=pair_id)
-    labels = list(ModelLabel.objects.filter(pair=pair).filter(Q(labeler=labeler) | Q(labeler__role=Labeler.Role.TEACHER))
+    labels = list(ModelLabel.objects.filter(pair=pair)
+                  .filter(Q(labeler=labeler) | Q(labeler__role=Labeler.Role.TEACHER))
                   .select_related("labeler").order_by("labeler__name"))
     return Evidence(
         pair=pair,
@@ -131,4 +135,5 @@ def adjudicated_accuracy(*, benchmark: Benchmark) -> dict[int, AnnotatorAccuracy
         Judgment.objects.filter(pair__adjudications__benchmark=benchmark, pair__adjudications__ambiguous=False)
         .values_list("annotator_id", "annotator__username", "grade", "pair__adjudications__grade")
     )
-    return annotator_accuracies(rows.iterator(chunk_size=CHUNK_SIZE))
+    # Not ambiguous: the decision has a grade (constraint adjudication_grade_or_ambiguous).
+    return annotator_accuracies(cast(Iterator[tuple[int, str, int, int]], rows.iterator(chunk_size=CHUNK_SIZE)))

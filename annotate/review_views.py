@@ -24,8 +24,8 @@ RECENT = 5
 
 
 def _benchmark(request, name: str) -> Benchmark:
-    return benchmark_or_404(request, name, allowed=request.user.is_active and request.user.has_perm("annotate.review_pair"),
-                            refusal="Reviewing is for reviewers and admins.")
+    allowed = request.user.is_active and request.user.has_perm("annotate.review_pair")
+    return benchmark_or_404(request, name, allowed=allowed, refusal="Reviewing is for reviewers and admins.")
 
 
 def _choices(request, benchmark: Benchmark) -> dict:
@@ -88,7 +88,7 @@ def review(request, name: str):
         return render(request, "annotate/review.html", _context(request, benchmark, choices))
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return _answer(request, benchmark, choices)
     data = form.cleaned_data
     try:
@@ -116,7 +116,8 @@ def review_undo(request, name: str):
     if entry is None:
         messages.info(request, "Nothing to undo.")
         return _answer(request, benchmark, choices)
-    messages.info(request, f"Undone: this pair was {entry.before_label}, it is {entry.after_label} again. Decide it anew.")
+    messages.info(request,
+                  f"Undone: this pair was {entry.before_label}, it is {entry.after_label} again. Decide it anew.")
     return _answer(request, benchmark, choices, focus=entry.pair_id)
 
 

@@ -14,7 +14,8 @@ ADMIN, REVIEWER, ANNOTATOR = "admin", "reviewer", "annotator"
 ROLES = (ADMIN, REVIEWER, ANNOTATOR)
 
 ANNOTATOR_PERMISSIONS = ["annotate.grade_benchmark"]
-REVIEWER_PERMISSIONS = ANNOTATOR_PERMISSIONS + [
+REVIEWER_PERMISSIONS = [
+    *ANNOTATOR_PERMISSIONS,
     "annotate.view_all_benchmarks",
     "annotate.view_agreement",
     "annotate.review_pair",

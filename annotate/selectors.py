@@ -1,11 +1,12 @@
 """Reads for the human workflow."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from statistics import median_low
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
@@ -56,9 +57,10 @@ def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[t
     adjudicated = benchmark_adjudications(benchmark=benchmark)
     for pair_id, qid, docid, grade, n in _human_medians(benchmark, chunk_size):
         if pair_id in adjudicated:
-            if adjudicated[pair_id] is None:
+            decided = adjudicated[pair_id]
+            if decided is None:
                 continue
-            grade = adjudicated[pair_id]
+            grade = decided
         yield pair_id, qid, docid, grade, n
 
 
@@ -133,14 +135,17 @@ def queue_candidates_sql(*, benchmark: Benchmark, annotator_id: int, now: dateti
     """
     q = connection.ops.quote_name
     item, judgment, skip, lease = (q(m._meta.db_table) for m in (BenchmarkItem, Judgment, Skip, Lease))
-    columns = ", ".join(f"i.{q(f.column)}" for f in BenchmarkItem._meta.concrete_fields)
+    # A concrete field always has a column (the stubs allow None for the others).
+    columns = ", ".join(f"i.{q(cast(str, f.column))}" for f in BenchmarkItem._meta.concrete_fields)
     excluded = f" AND i.{q('id')} NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
     sql = (
         f"SELECT {columns} FROM {item} i"
         f" WHERE i.{q('benchmark_id')} = %s AND i.{q('gold_grade')} IS NULL AND NOT i.{q('is_calibration')}"
         f" AND i.{q('judgment_count')} < %s"
-        f" AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.{q('pair_id')} = i.{q('pair_id')} AND j.{q('annotator_id')} = %s)"
-        f" AND {'' if skipped else 'NOT '}EXISTS (SELECT 1 FROM {skip} s WHERE s.{q('item_id')} = i.{q('id')} AND s.{q('annotator_id')} = %s)"
+        f" AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.{q('pair_id')} = i.{q('pair_id')}"
+        f" AND j.{q('annotator_id')} = %s)"
+        f" AND {'' if skipped else 'NOT '}EXISTS (SELECT 1 FROM {skip} s WHERE s.{q('item_id')} = i.{q('id')}"
+        f" AND s.{q('annotator_id')} = %s)"
         f" AND i.{q('judgment_count')} + (SELECT COUNT(*) FROM {lease} l WHERE l.{q('item_id')} = i.{q('id')}"
         f" AND l.{q('expires_at')} > %s AND l.{q('annotator_id')} <> %s) < %s"
         f"{excluded}"
@@ -173,7 +178,8 @@ def special_candidates(*, benchmark: Benchmark, annotator, kind: str) -> QuerySe
         return (items.filter(is_calibration=True).alias(skipped=_skipped_by(annotator))
                 .order_by("skipped", "position", "id"))
     if kind == BenchmarkItem.Kind.GOLD:
-        return items.filter(~_skipped_by(annotator), is_calibration=False, gold_grade__isnull=False).order_by("position", "id")
+        return (items.filter(~_skipped_by(annotator), is_calibration=False, gold_grade__isnull=False)
+                .order_by("position", "id"))
     raise ValueError(f"not a special kind: {kind!r}")
 
 
@@ -186,7 +192,7 @@ def judgments_recent(*, benchmark: Benchmark, annotator, limit: int = RECENT_EDI
     return Judgment.objects.filter(annotator=annotator).filter(Exists(in_benchmark)).order_by("-updated_at")[:limit]
 
 
-def grades_recent(*, benchmark: Benchmark, annotator) -> list[dict]:
+def grades_recent(*, benchmark: Benchmark, annotator) -> list[Mapping[str, Any]]:
     """The grading page's list of judgments_recent: id, grade, query text and document title
     per row, as plain values (every grading request renders it: no model instances)."""
     return list(judgments_recent(benchmark=benchmark, annotator=annotator).values(

@@ -90,7 +90,8 @@ def _answer(request, benchmark: Benchmark, *, undone: services.Undone | None = N
 def benchmark_list(request):
     benchmarks = list(benchmarks_visible_to(user=request.user).order_by("name"))
     rows = [{"benchmark": b, "progress": progress_get(benchmark=b, annotator=request.user)} for b in benchmarks]
-    return render(request, "annotate/benchmark_list.html", {"rows": rows, "can_grade": user_can_grade(user=request.user)})
+    return render(request, "annotate/benchmark_list.html",
+                  {"rows": rows, "can_grade": user_can_grade(user=request.user)})
 
 
 @login_required
@@ -115,7 +116,7 @@ def grade(request, name: str):
         return render(request, "annotate/grade.html", _pair_context(request, benchmark))
     form = GradeForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return _answer(request, benchmark)
     data = form.cleaned_data
     try:
@@ -139,7 +140,8 @@ def undo(request, name: str):
     if undone is None:
         messages.info(request, "Nothing to undo.")
     else:
-        messages.info(request, f"Undone: you had graded this {undone.grade} · {GRADE_LABEL[undone.grade]}. Grade it again.")
+        messages.info(request,
+                      f"Undone: you had graded this {undone.grade} · {GRADE_LABEL[undone.grade]}. Grade it again.")
     return _answer(request, benchmark, undone=undone)
 
 
@@ -176,8 +178,8 @@ def lease_renew(request, name: str):
 
 
 def _agreement_benchmark(request, name: str) -> Benchmark:
-    return benchmark_or_404(request, name, allowed=request.user.is_active and request.user.has_perm("annotate.view_agreement"),
-                            refusal="Agreement figures are for reviewers and admins.")
+    allowed = request.user.is_active and request.user.has_perm("annotate.view_agreement")
+    return benchmark_or_404(request, name, allowed=allowed, refusal="Agreement figures are for reviewers and admins.")
 
 
 @login_required

@@ -34,6 +34,7 @@ measure under the lock: `flock /tmp/assessor-cpu.lock .venv/bin/python benchmark
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -74,18 +75,18 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
-from psycopg.types.numeric import Int8  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from psycopg.types.numeric import Int8  # noqa: E402
 
 from annotate.dashboard import benchmark_stats_refresh  # noqa: E402
 from annotate.models import Benchmark  # noqa: E402
 from annotate.roles import ADMIN, ANNOTATOR, roles_ensure  # noqa: E402
 from annotate.services import benchmark_counts_refresh  # noqa: E402
-from report import cpu_description, results_write  # noqa: E402
 
+from report import cpu_description, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "annotate_load.md"
 CORPUS, BENCHMARK = "load-corpus", "load"
@@ -142,12 +143,16 @@ class Scale:
 
 def _vocabulary(rng: random.Random, n: int = 6000) -> list[str]:
     """Pronounceable made-up words, plus enterprise words that queries and titles share."""
-    onsets, vowels, codas = "b c d f g h k l m n p r s t v w z br tr st pl gr ch sh".split(), "a e i o u ai ea ou".split(), "n r s t l m nd st rk".split()
+    onsets = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
+              "br", "tr", "st", "pl", "gr", "ch", "sh"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ea", "ou"]
+    codas = ["n", "r", "s", "t", "l", "m", "nd", "st", "rk"]
     words = {"".join(rng.choice(onsets) + rng.choice(vowels) for _ in range(rng.randint(1, 3))) + rng.choice(codas)
              for _ in range(n)}
-    common = ("budget policy report quarterly travel expense review onboarding security release plan roadmap "
-              "contract invoice vendor hiring benefits payroll audit compliance incident backup migration "
-              "customer launch pricing forecast meeting notes summary draft template guide process").split()
+    common = ["budget", "policy", "report", "quarterly", "travel", "expense", "review", "onboarding", "security",
+              "release", "plan", "roadmap", "contract", "invoice", "vendor", "hiring", "benefits", "payroll", "audit",
+              "compliance", "incident", "backup", "migration", "customer", "launch", "pricing", "forecast",
+              "meeting", "notes", "summary", "draft", "template", "guide", "process"]
     return sorted(words) + common * 20
 
 
@@ -164,7 +169,7 @@ def _text(rng: random.Random, vocab: list[str], words: int) -> str:
                 sentences = []
     if sentence:
         sentences.append(" ".join(sentence).capitalize() + ".")
-    return "\n\n".join(paragraphs + [" ".join(sentences)]).strip()
+    return "\n\n".join([*paragraphs, " ".join(sentences)]).strip()
 
 
 def documents_copy(cur, scale: Scale, corpus_id: int) -> None:
@@ -182,7 +187,8 @@ def documents_copy(cur, scale: Scale, corpus_id: int) -> None:
                 rng.choice(authors), base + dt.timedelta(minutes=rng.randrange(1_000_000)),
                 f"https://intranet.example/docs/{i}", "sharepoint", "{}", corpus_id,
             ))
-    with cur.copy("COPY labeling_query (external_id, text, kind, origin, created_at, corpus_id, batch) FROM STDIN") as copy:
+    columns = "external_id, text, kind, origin, created_at, corpus_id, batch"
+    with cur.copy(f"COPY labeling_query ({columns}) FROM STDIN") as copy:
         for i in range(scale.queries):
             copy.write_row((f"q{i}", " ".join(rng.choices(vocab, k=rng.randint(2, 6))), "informational",
                             "synthetic", base, corpus_id, ""))
@@ -223,7 +229,8 @@ def judgments_load(cur, scale: Scale, benchmark_id: int, annotator_ids: list[int
     r = scale.required
     cur.execute(
         """
-        INSERT INTO labeling_judgment (grade, seconds, input_method, comment, created_at, updated_at, annotator_id, pair_id)
+        INSERT INTO labeling_judgment
+          (grade, seconds, input_method, comment, created_at, updated_at, annotator_id, pair_id)
         SELECT CASE WHEN (n * 7 + k * 3) %% 10 < 7 THEN n %% 4 ELSE (n + 1 + k) %% 4 END,
                5 + (n * 13 + k) %% 40, 'key', '', at, at, (%(ids)s::int[])[1 + (n * %(r)s + k) %% %(a)s], pair_id
         FROM (SELECT pair_id, row_number() OVER (ORDER BY position, id) AS n FROM annotate_benchmarkitem
@@ -248,7 +255,8 @@ def counters_fill(cur, benchmark_id: int, pair_ids: list[int] | None) -> None:
     cur.execute(
         f"""
         UPDATE annotate_benchmarkitem i SET judgment_count = coalesce(j.n, 0)
-        FROM annotate_benchmarkitem i2 LEFT JOIN (SELECT pair_id, count(*) AS n FROM labeling_judgment GROUP BY pair_id) j
+        FROM annotate_benchmarkitem i2
+          LEFT JOIN (SELECT pair_id, count(*) AS n FROM labeling_judgment GROUP BY pair_id) j
           ON j.pair_id = i2.pair_id
         WHERE i.id = i2.id AND i.benchmark_id = %(b)s AND i.judgment_count <> coalesce(j.n, 0) {only}
         """,
@@ -257,7 +265,8 @@ def counters_fill(cur, benchmark_id: int, pair_ids: list[int] | None) -> None:
     cur.execute(
         """
         UPDATE annotate_membership m SET
-          judged_regular = coalesce(c.regular, 0), judged_gold = coalesce(c.gold, 0), judged_calibration = coalesce(c.calibration, 0)
+          judged_regular = coalesce(c.regular, 0), judged_gold = coalesce(c.gold, 0),
+          judged_calibration = coalesce(c.calibration, 0)
         FROM annotate_membership m2 LEFT JOIN (
           SELECT j.annotator_id,
                  count(*) FILTER (WHERE NOT i.is_calibration AND i.gold_grade IS NULL) AS regular,
@@ -299,6 +308,13 @@ def load_state(cur) -> dict | None:
     return json.loads(row[0]) if row and row[0] else None
 
 
+def _first_column(cur):
+    """The first column of the one row the last statement returned."""
+    row = cur.fetchone()
+    assert row is not None
+    return row[0]
+
+
 def dataset_clear(cur) -> None:
     """Empty the benchmark's tables; only in a database that holds nothing but this benchmark."""
     cur.execute("SELECT count(*) FROM labeling_corpus WHERE name <> %s", [CORPUS])
@@ -309,7 +325,8 @@ def dataset_clear(cur) -> None:
         " annotate_benchmark, annotate_benchmarkitem, annotate_membership, annotate_lease, annotate_skip,"
         " annotate_benchmarkstats, django_session RESTART IDENTITY CASCADE"
     )
-    cur.execute("DELETE FROM auth_user_groups WHERE user_id IN (SELECT id FROM auth_user WHERE username LIKE 'load-%%')")
+    cur.execute("DELETE FROM auth_user_groups"
+                " WHERE user_id IN (SELECT id FROM auth_user WHERE username LIKE 'load-%%')")
     cur.execute("DELETE FROM auth_user WHERE username LIKE 'load-%%'")
 
 
@@ -326,14 +343,15 @@ def dataset_load(url: str, scale: Scale) -> None:
         dataset_clear(cur)
         conn.commit()
         annotator_ids, _ = users_create(scale)  # Django's connection: committed on its own
-        cur.execute("INSERT INTO labeling_corpus (name, description, created_at) VALUES (%s, '', now()) RETURNING id", [CORPUS])
-        corpus_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO labeling_corpus (name, description, created_at) VALUES (%s, '', now()) RETURNING id",
+                    [CORPUS])
+        corpus_id = _first_column(cur)
         cur.execute(
             "INSERT INTO annotate_benchmark (name, title, guidelines, judgments_required, gold_rate, created_at,"
             " regular_count, gold_count, calibration_count) VALUES (%s, %s, %s, %s, %s, now(), 0, 0, 0) RETURNING id",
             [BENCHMARK, "Load benchmark", GUIDELINES, scale.required, 0.1 if scale.gold else 0.0],
         )
-        benchmark_id = cur.fetchone()[0]
+        benchmark_id = _first_column(cur)
         cur.execute(
             "INSERT INTO annotate_membership (benchmark_id, user_id, guidelines_seen_at, judged_regular, judged_gold,"
             " judged_calibration, created_at) SELECT %s, id, now(), 0, 0, 0, now() FROM unnest(%s::int[]) id",
@@ -349,7 +367,7 @@ def dataset_load(url: str, scale: Scale) -> None:
         t = time.perf_counter()
         judgments_load(cur, scale, benchmark_id, annotator_ids)
         cur.execute("SELECT coalesce(max(id), 0) FROM labeling_judgment")
-        state = {"scale": asdict(scale), "judgment_max_id": cur.fetchone()[0]}
+        state = {"scale": asdict(scale), "judgment_max_id": _first_column(cur)}
         cur.execute("UPDATE labeling_corpus SET description = %s WHERE id = %s", [json.dumps(state), corpus_id])
         step(f"{scale.judgments} judgments and counters", t)
         conn.commit()
@@ -364,7 +382,7 @@ def dataset_reset(url: str, state: dict) -> None:
     """Back to the loaded state: what earlier measurements added goes, counters follow."""
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT id FROM annotate_benchmark WHERE name = %s", [BENCHMARK])
-        benchmark_id = cur.fetchone()[0]
+        benchmark_id = _first_column(cur)
         cur.execute("DELETE FROM labeling_judgment WHERE id > %s RETURNING pair_id", [state["judgment_max_id"]])
         touched = [pair_id for (pair_id,) in cur.fetchall()]
         cur.execute("TRUNCATE annotate_lease, annotate_skip, annotate_benchmarkstats, django_session")
@@ -442,7 +460,7 @@ class Server:
         self.folder = tempfile.TemporaryDirectory(prefix="annotate-load-")
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "false", "ASSESSOR_BROKER_DIR": self.folder.name,
                "LOG_LEVEL": "WARNING", "GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_FORMAT}'"}
-        self.log = open(Path(self.folder.name) / "server.log", "w")
+        self.log = open(Path(self.folder.name) / "server.log", "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--no-worker", "--bind", f"127.0.0.1:{self.port}",
              "--web-workers", str(web_workers), "--web-threads", str(web_threads)],
@@ -542,8 +560,8 @@ class Browser:
             writer.close()
         head, _, payload = raw.partition(b"\r\n\r\n")
         status, *fields = head.decode("latin-1").split("\r\n")
-        for field in fields:
-            name, _, value = field.partition(":")
+        for line in fields:
+            name, _, value = line.partition(":")
             if name.lower() == "set-cookie":
                 cookie, _, _ = value.strip().partition(";")
                 key, _, val = cookie.partition("=")
@@ -581,7 +599,7 @@ class Recorder:
                 self.errors[flow, kind] += 1
         if ok and kind != "next":
             self.submits_ok += 1
-        if ok:
+        if ok and isinstance(response, Answer):
             self.warnings += response.text.count("notice-warning")
         return 1000 * (ended - started) if ok else -1.0
 
@@ -594,16 +612,23 @@ async def _timed(rec: Recorder, flow: str, kind: str, send) -> tuple[Answer | No
     started = time.perf_counter()
     try:
         response = await send()
-    except (OSError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+    except (TimeoutError, OSError, ValueError, IndexError) as exc:
         response = exc
     ms = rec.add(flow, kind, started, response)
     return (response if isinstance(response, Answer) else None), ms
 
 
+def _csrf(page: str) -> str:
+    match = CSRF.search(page)
+    if match is None:
+        raise ValueError("no CSRF token in the page")
+    return match.group(1)
+
+
 async def login(client: Browser, username: str) -> None:
     """Through the login form, as a person does."""
     page = await client.get("/login/")
-    token = CSRF.search(page.text).group(1)
+    token = _csrf(page.text)
     answer = await client.post("/login/", data={"username": username, "password": PASSWORD,
                                                 "csrfmiddlewaretoken": token, "next": "/"})
     if answer.status_code != 302:
@@ -614,7 +639,7 @@ def _grade_form(page: str, rng: random.Random) -> dict | None:
     item = ITEM.search(page)
     if item is None:  # nothing left for this annotator
         return None
-    return {"csrfmiddlewaretoken": CSRF.search(page).group(1), "item": item.group(1),
+    return {"csrfmiddlewaretoken": _csrf(page), "item": item.group(1),
             "grade": str(rng.randrange(4)), "input_method": "key", "comment": ""}
 
 
@@ -631,7 +656,7 @@ async def page_flow(client, rec: Recorder, rng: random.Random, think, deadline: 
             continue
         await asyncio.sleep(think(rng))
         started = time.perf_counter()
-        _, submit_ms = await _timed(rec, "page", "submit", lambda: client.post(url, data=form))
+        _, submit_ms = await _timed(rec, "page", "submit", functools.partial(client.post, url, data=form))
         if next_ms >= 0 and submit_ms >= 0 and rec.counts(started):
             rec.ms["page", "cycle"].append(next_ms + submit_ms)
 
@@ -652,8 +677,9 @@ async def htmx_flow(client, rec: Recorder, rng: random.Random, think, deadline: 
         if form is None:
             return
         await asyncio.sleep(think(rng))
-        answer, _ = await _timed(rec, "htmx", "submit", lambda: client.post(
-            url, data=form, headers={**headers, "X-CSRFToken": form["csrfmiddlewaretoken"]}))
+        submit = functools.partial(client.post, url, data=form,
+                                   headers={**headers, "X-CSRFToken": form["csrfmiddlewaretoken"]})
+        answer, _ = await _timed(rec, "htmx", "submit", submit)
         text = answer.text if answer is not None and answer.status_code == 200 else None
 
 
@@ -669,7 +695,7 @@ async def annotators_run(server: Server, usernames: list[str], args) -> dict:
         async with gate:
             await login(client, username)
 
-    await asyncio.gather(*(signed_in(c, u) for c, u in zip(clients, usernames)))
+    await asyncio.gather(*(signed_in(c, u) for c, u in zip(clients, usernames, strict=True)))
     results = {}
     for flow in args.flows:
         loop = page_flow if flow == "page" else htmx_flow
@@ -679,7 +705,7 @@ async def annotators_run(server: Server, usernames: list[str], args) -> dict:
         deadline = rec.until
         cpu = (server.cpu_seconds(), time.process_time(), _busy_seconds())
 
-        async def staggered(client, rng):
+        async def staggered(client, rng, loop=loop, rec=rec, deadline=deadline):
             await asyncio.sleep(rng.uniform(0, args.think_ms / 1000))  # arrivals spread, not in lockstep
             await loop(client, rec, rng, think, deadline)
 
@@ -690,7 +716,7 @@ async def annotators_run(server: Server, usernames: list[str], args) -> dict:
             return start, server.log_offset()
 
         rngs = [random.Random(f"{args.seed}:{flow}:{i}") for i in range(len(clients))]
-        window, *_ = await asyncio.gather(log_window(), *(staggered(c, r) for c, r in zip(clients, rngs)))
+        window, *_ = await asyncio.gather(log_window(), *(staggered(c, r) for c, r in zip(clients, rngs, strict=True)))
         elapsed = time.perf_counter() - started
         results[flow] = {
             "rec": rec, "wall": args.duration, "server_ms": server.grading_ms(flow, *window),
@@ -744,6 +770,7 @@ def _refresh() -> tuple[float, dict]:
     benchmark = Benchmark.objects.get(name=BENCHMARK)
     started = time.perf_counter()
     stats = benchmark_stats_refresh(benchmark_id=benchmark.pk)
+    assert stats is not None  # the benchmark exists
     return time.perf_counter() - started, stats.payload
 
 
@@ -800,7 +827,8 @@ def _rows(flow: str, result: dict) -> list[list[str]]:
 
 
 def _table(columns, rows) -> list[str]:
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *("| " + " | ".join(r) + " |" for r in rows)]
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def _throughput(flow: str, result: dict) -> str:
@@ -810,15 +838,19 @@ def _throughput(flow: str, result: dict) -> str:
         checks["over_cap"] or checks["item_counts_off"] or checks["member_counts_off"]) else "**FAILED**"
     return (f"- {flow}: {rec.requests / wall:.1f} requests/s, {cycles / wall:.1f} grades/s over {wall:.0f} s;"
             f" {sum(rec.errors.values())} errors{_failures(rec)};"
-            f" the machine was busy {result['machine_cores']:.2f} of {os.cpu_count()} cores: server {result['server_cores']:.2f} cores, load generator"
-            f" {result['client_cores']:.2f}, the rest PostgreSQL and other processes. Database check {verdict}: {checks['added']} judgments added for"
+            f" the machine was busy {result['machine_cores']:.2f} of {os.cpu_count()} cores:"
+            f" server {result['server_cores']:.2f} cores, load generator"
+            f" {result['client_cores']:.2f}, the rest PostgreSQL and other processes."
+            f" Database check {verdict}: {checks['added']} judgments added for"
             f" {rec.submits_ok} accepted submits ({rec.warnings} answered with a queue notice), {checks['over_cap']}"
             f" pairs over the required judgments, {checks['item_counts_off']} items' and"
             f" {checks['member_counts_off']} members' counters off")
 
 
 def _failures(rec: Recorder) -> str:
-    return f" ({', '.join(f'{n} x {what}' for what, n in rec.failures.items())}, warm-up included)" if rec.failures else ""
+    if not rec.failures:
+        return ""
+    return f" ({', '.join(f'{n} x {what}' for what, n in rec.failures.items())}, warm-up included)"
 
 
 def _flow_lines(flow: str, result: dict) -> str:
@@ -836,7 +868,8 @@ def report(args, scale: Scale, server_command: str, flows: dict, dash: dict, loa
     full, partial, single = scale.bands
     warm = np.array(dash["warm"]) * 1000
     dash_rows = [
-        ["compute: benchmark_stats_refresh (the task's work, in the script's process)", f"{dash['compute'] * 1000:.0f}", "—"],
+        ["compute: benchmark_stats_refresh (the task's work, in the script's process)",
+         f"{dash['compute'] * 1000:.0f}", "—"],
         ["page, cold: the first request after the refresh", f"{dash['cold'] * 1000:.1f}",
          "yes" if dash["cold"] <= TARGET_DASHBOARD_S else "**no**"],
         [f"page, warm: p50 / max of {len(warm)}", f"{np.percentile(warm, 50):.1f} / {warm.max():.1f}",
@@ -854,11 +887,14 @@ def report(args, scale: Scale, server_command: str, flows: dict, dash: dict, loa
         f" {words:.0f} words ({chars:.0f} characters) on average; {scale.judgments:,} judgments by the"
         f" {scale.annotators} annotators, {scale.required} required per pair ({full:,} pairs complete,"
         f" {partial:,} with {scale.required - 1}, {single:,} with 1)",
-        f"- server: `{server_command}` (from `manage.py serve --no-worker --web-workers {args.web_workers} --web-threads {args.web_threads}`),"
-        f" DEBUG off, CONN_MAX_AGE 60, statements prepared after {os.environ.get('DATABASE_PREPARE_THRESHOLD', '5')} uses,"
+        f"- server: `{server_command}` (from `manage.py serve --no-worker --web-workers {args.web_workers}"
+        f" --web-threads {args.web_threads}`),"
+        f" DEBUG off, CONN_MAX_AGE 60, statements prepared after"
+        f" {os.environ.get('DATABASE_PREPARE_THRESHOLD', '5')} uses,"
         f" access log format `{ACCESS_FORMAT}` (GUNICORN_CMD_ARGS)",
         f"- load: {scale.annotators} annotators (one client and session each, logged in through the form), each"
-        f" reading a pair for {args.think_ms / 1000:.1f} s ± 50 % (uniform) before grading it, for {args.duration:.0f} s"
+        f" reading a pair for {args.think_ms / 1000:.1f} s ± 50 % (uniform) before grading it,"
+        f" for {args.duration:.0f} s"
         f" per flow after a {args.warmup:.0f} s warm-up; the load generator runs on the same machine",
         "- flows: `page` is the browser without JavaScript (GET the grading page, POST the grade, 302"
         " back); `htmx` is the keyboard UI (the grade's POST answers the next pair's fragment)",
@@ -894,7 +930,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10, help="seconds per flow before measuring")
     parser.add_argument("--think-ms", type=float, default=3000, help="mean time an annotator reads a pair")
     parser.add_argument("--flows", nargs="+", choices=("page", "htmx"), default=["page", "htmx"])
-    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1), help="serve's --web-workers (gunicorn processes; serve's default)")
+    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1),
+                        help="serve's --web-workers (gunicorn processes; serve's default)")
     parser.add_argument("--web-threads", type=int, default=4, help="serve's --web-threads (per process)")
     parser.add_argument("--dashboard-repeats", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

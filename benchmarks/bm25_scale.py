@@ -15,6 +15,7 @@ and written to benchmarks/results/bm25_scale.md, keeping its hand-written "## No
 
 import argparse
 import datetime as dt
+import functools
 import resource
 import shlex
 import sys
@@ -26,7 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from distill.bm25 import B, K1, BM25Index, tokenize  # noqa: E402
+from distill.bm25 import K1, B, BM25Index, tokenize  # noqa: E402
+
 from report import cpu_description, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "bm25_scale.md"
@@ -41,7 +43,7 @@ def corpus(n: int, rng: np.random.Generator) -> list[str]:
     ends = np.cumsum(lengths)
     ranks = np.resize(ranks, ends[-1])
     tokens = words[ranks]
-    return [" ".join(tokens[end - length : end]) for end, length in zip(ends, lengths)]
+    return [" ".join(tokens[end - length : end]) for end, length in zip(ends, lengths, strict=True)]
 
 
 def queries_from(docs: list[str], n: int, rng: np.random.Generator) -> list[str]:
@@ -80,8 +82,8 @@ def main() -> None:
         rng = np.random.default_rng(size)
         docs = corpus(size, rng)
         queries = queries_from(docs, args.queries, rng)
-        index, index_s = timed(lambda: BM25Index(docs))
-        (indices, _), search_s = timed(lambda: index.search(queries, TOP_K))
+        index, index_s = timed(functools.partial(BM25Index, docs))
+        (indices, _), search_s = timed(functools.partial(index.search, queries, TOP_K))
         row = {"size": size, "index_s": index_s, "query_ms": search_s / len(queries) * 1000}
         if size <= args.reference_max:
             few = queries[: args.reference_queries]
@@ -91,7 +93,7 @@ def main() -> None:
             # engine's top 10 carry the reference's 10 best scores, each its own document's.
             same = np.mean([np.allclose(np.sort(ref)[::-1][:COMPARED], got, rtol=1e-5)
                             and np.allclose(ref[top], got, rtol=1e-5)
-                            for ref, top, got in zip(ref_scores, engine, engine_scores)])
+                            for ref, top, got in zip(ref_scores, engine, engine_scores, strict=True)])
             row |= {"ref_index_s": ref_index_s, "ref_query_ms": ref_query_s * 1000, "same_top": same}
         rows.append(row)
         print(row, flush=True)
@@ -109,14 +111,17 @@ def _report(rows: list[dict], args) -> str:
         "# BM25 at scale: bm25s (the engine) and rank-bm25 (the reference)",
         "",
         f"- command: `.venv/bin/python benchmarks/bm25_scale.py {shlex.join(sys.argv[1:])}`".rstrip(),
-        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; {cpu_description()}; peak memory of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB",
+        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; {cpu_description()}; peak memory of the process"
+        f" {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB",
         f"- synthetic documents of 60-180 words (Zipf vocabulary of {VOCABULARY:,} terms), {args.queries} queries of"
         f" 3-6 words from random documents; top {TOP_K} per query, one thread",
         f"- reference: rank-bm25 BM25Okapi (epsilon 0) up to {args.reference_max:,} documents, on"
-        f" {args.reference_queries} queries; 'same top 10': the share of queries whose engine top {COMPARED} hold the reference's {COMPARED} best"
+        f" {args.reference_queries} queries; 'same top 10': the share of queries whose engine top {COMPARED}"
+        f" hold the reference's {COMPARED} best"
         " scores, each equal to the reference's score of that document (ties make the sets themselves ambiguous)",
         "",
-        "| documents | bm25s index s | bm25s ms/query | rank-bm25 index s | rank-bm25 ms/query | speed-up per query | same top 10 |",
+        "| documents | bm25s index s | bm25s ms/query | rank-bm25 index s | rank-bm25 ms/query"
+        " | speed-up per query | same top 10 |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

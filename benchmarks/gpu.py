@@ -39,17 +39,17 @@ settings.configure(INSTALLED_APPS=["django.contrib.contenttypes", "django.contri
                    MODEL_DIR=Path(os.environ.get("ASSESSOR_MODEL_DIR", REPO / "var" / "models")))
 django.setup()
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from dl19_pairs import FIT_PAIRS, dl19_load, pairs_split, student_fit  # noqa: E402
 from distill.training import TrainExample, student_train  # noqa: E402
 from labeling.labelers.base import PairInput  # noqa: E402
 from labeling.labelers.cross_encoder import CrossEncoderBackend  # noqa: E402
 from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
 from labeling.metrics import accuracy, krippendorff_alpha  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
+
+from dl19_pairs import FIT_PAIRS, dl19_load, pairs_split, student_fit  # noqa: E402
 from report import rates  # noqa: E402
 
 MAX_LENGTH = 192
@@ -164,7 +164,8 @@ def _report(rows: list[dict], trained: dict, args) -> str:
         "",
         f"- command: `{shlex.join(['python', 'benchmarks/gpu.py', *sys.argv[1:]])}`",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-        f"- GPU: {gpu}; CPU: {os.cpu_count()} cores; torch {torch.__version__}, transformers {transformers.__version__}",
+        f"- GPU: {gpu}; CPU: {os.cpu_count()} cores; torch {torch.__version__},"
+        f" transformers {transformers.__version__}",
         f"- {args.pairs} DL19 pairs at up to {MAX_LENGTH} tokens, the same for every labeler; best of 2 runs",
         "- alpha: Krippendorff's, ordinal, of each runtime's grades against fp32's on the CPU",
         "",
@@ -176,7 +177,8 @@ def _report(rows: list[dict], trained: dict, args) -> str:
         "",
         "| student training | steps | pairs/s | last train loss |",
         "|---|---|---|---|",
-        *(f"| {where} | {t['steps']} | {t['pairs_per_s']:.1f} | {t['train_loss']:.3f} |" for where, t in trained.items()),
+        *(f"| {where} | {t['steps']} | {t['pairs_per_s']:.1f} | {t['train_loss']:.3f} |"
+          for where, t in trained.items()),
         "",
     ]
     return "\n".join(lines)

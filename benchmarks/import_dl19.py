@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -118,7 +119,11 @@ def _database() -> str:
         name = Path(connection.settings_dict["NAME"])
         return f"SQLite {sqlite3.sqlite_version} ({name.relative_to(REPO) if name.is_relative_to(REPO) else name})"
     connection.ensure_connection()
-    major, minor = divmod(connection.pg_version, 10000) if connection.vendor == "postgresql" else (0, 0)
+    major, minor = 0, 0
+    if connection.vendor == "postgresql":
+        from django.db.backends.postgresql.base import DatabaseWrapper
+
+        major, minor = divmod(cast(DatabaseWrapper, connection).pg_version, 10000)
     return f"{connection.vendor} {major}.{minor} (database {connection.settings_dict['NAME']})"
 
 

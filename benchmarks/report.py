@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def cpu_description(flags: set[str] = frozenset()) -> str:
+def cpu_description(flags: frozenset[str] | set[str] = frozenset()) -> str:
     """The CPU's model name and core count, and which of `flags` (instruction sets a figure
     hangs on) it has."""
-    info = {}
+    info: dict[str, str] = {}
     cpuinfo = Path("/proc/cpuinfo")
     for line in (cpuinfo.read_text() if cpuinfo.exists() else "").splitlines():
         key, _, value = line.partition(":")
         info.setdefault(key.strip(), value.strip())  # the first processor's
     text = f"{info.get('model name', platform.processor() or platform.machine())}, {os.cpu_count()} cores"
     if flags:
-        text += ", " + (", ".join(sorted(set(info.get("flags", "").split()) & flags)) or "none of " + "/".join(sorted(flags)))
+        present = sorted(set(info.get("flags", "").split()) & flags)
+        text += ", " + (", ".join(present) or "none of " + "/".join(sorted(flags)))
     return text
 
 

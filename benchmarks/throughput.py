@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -46,13 +47,14 @@ from labeling.labelers.cross_encoder import (  # noqa: E402
 from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
 from labeling.metrics import accuracy, krippendorff_alpha  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
+
 from dl19_pairs import FIT_PAIRS, STUDENT_RECIPE, dl19_load, hashed, pairs_split, student_fit  # noqa: E402
 from report import cpu_description, rates, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "throughput.md"
 MAX_LENGTHS = (256, 192)
 # Each runtime, and torch-bf16 through torch.compile (compiled in the warm-up, not timed).
-STUDENT_SETTINGS = {runtime: {"runtime": runtime} for runtime in RUNTIMES}
+STUDENT_SETTINGS: dict[str, dict[str, Any]] = {runtime: {"runtime": runtime} for runtime in RUNTIMES}
 STUDENT_SETTINGS["torch-bf16 compiled"] = {"runtime": "torch-bf16", "compile": True}
 SPEED_FLAGS = {"avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}
 
@@ -128,19 +130,19 @@ def main() -> None:
                     "agree_fp32": accuracy(teacher_fp32, grades),
                 })
                 print(_row(rows[-1]), flush=True)
-            teacher = teacher_rate["torch"].per_cpu_second
-            rate, labels = rates(students, pairs, args.repeats)
+            teacher_speed = teacher_rate["torch"].per_cpu_second
+            rate, student_labels = rates(students, pairs, args.repeats)
             rate_few, _ = rates(students, pairs[:few], args.repeats)
-            fp32 = [lb.grade for lb in labels["torch"]]
+            fp32 = [lb.grade for lb in student_labels["torch"]]
             for runtime in students:
-                grades = [lb.grade for lb in labels[runtime]]
+                grades = [lb.grade for lb in student_labels[runtime]]
                 rows.append({
                     "docs": docs, "max": max_length, "labeler": "student MiniLM-L6", "runtime": runtime,
-                    "tokens": np.mean([lb.tokens_in for lb in labels[runtime]]),
+                    "tokens": np.mean([lb.tokens_in for lb in student_labels[runtime]]),
                     "rate": rate[runtime].pairs_per_s, "cores": rate[runtime].cores,
                     "rate_few": rate_few[runtime].pairs_per_s,
-                    "ratio_few": rate_few[runtime].per_cpu_second / teacher,
-                    "ratio": rate[runtime].per_cpu_second / teacher,
+                    "ratio_few": rate_few[runtime].per_cpu_second / teacher_speed,
+                    "ratio": rate[runtime].per_cpu_second / teacher_speed,
                     "ratio_bf16_few": rate_few[runtime].per_cpu_second / teacher_rate["torch-bf16"].per_cpu_second,
                     "alpha_fp32": krippendorff_alpha([fp32, grades]),
                     "agree_fp32": accuracy(fp32, grades),

@@ -6,6 +6,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,7 +23,7 @@ CORPUS = "brightwater"
 BENCHMARK = "brightwater-demo"
 # The offline models as a distillation run's generator and teacher: they prove the mechanics
 # (SmolLM2-135M is a poor judge); production points a teacher at a large model's endpoint.
-LABELERS = [
+LABELERS: list[dict[str, Any]] = [
     {"name": "smollm2-generator", "role": Labeler.Role.GENERATOR},
     {"name": "smollm2-teacher", "role": Labeler.Role.TEACHER, "params": {"batch_size": 8, "max_doc_tokens": 256}},
 ]
@@ -92,11 +93,13 @@ def demo_load(*, demo_dir: Path = DEMO_DIR) -> DemoSummary:
         name=BENCHMARK,
         defaults={"title": "Brightwater intranet search (demo)", "guidelines": GUIDELINES, "judgments_required": 3},
     )
+    assert pairs.grades is not None  # asked for with return_grades
     gold = _gold_pairs(pairs.grades)
     # Query by query (one context at a time is faster to grade), documents shuffled within a
     # query so the file's best-first order does not leak into the grading order.
-    order = {p.id: (p.query_id, random.Random(p.id).random()) for p in Pair.objects.filter(id__in=[i for i, _ in pairs.grades])}
-    ranked = sorted(order, key=order.get)
+    order = {p.id: (p.query_id, random.Random(p.id).random())
+             for p in Pair.objects.filter(id__in=[i for i, _ in pairs.grades])}
+    ranked = sorted(order, key=order.__getitem__)
     BenchmarkItem.objects.bulk_create(
         [BenchmarkItem(benchmark=benchmark, pair_id=pair_id, position=i, gold_grade=gold.get(pair_id))
          for i, pair_id in enumerate(ranked)],

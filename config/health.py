@@ -1,5 +1,7 @@
 """What /health reports: the database, the broker and the workers that answer a ping."""
 
+from typing import Any
+
 from django.db import connection
 
 from .celery import app
@@ -34,7 +36,7 @@ def worker_status(timeout: float = 1.0) -> dict:
 
 
 def health_report() -> dict:
-    report = {"database": database_status(), "broker": broker_status()}
+    report: dict[str, Any] = {"database": database_status(), "broker": broker_status()}
     report["worker"] = worker_status() if report["broker"]["ok"] else {"ok": False, "workers": []}
     report["ok"] = all(part["ok"] for part in report.values())
     return report

@@ -1,10 +1,11 @@
 """A run's configuration: defaults, merged with what the admin chose."""
 
 from copy import deepcopy
+from typing import Any
 
 from .models import Run
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "generator": "smollm2-generator",  # Labeler names
     "teacher": "smollm2-teacher",
     "student_base": "minilm-l6",  # model registry name or folder
@@ -22,9 +23,9 @@ DEFAULTS = {
     "train": {"epochs": 2, "learning_rate": 3e-5, "batch_size": 16, "max_length": 192, "validation_fraction": 0.2},
 }
 
-STAGES = [Run.Stage.SYNTHESIZE, Run.Stage.MINE, Run.Stage.TEACH, Run.Stage.TRAIN, Run.Stage.EVALUATE]
+STAGES: list[str] = [Run.Stage.SYNTHESIZE, Run.Stage.MINE, Run.Stage.TEACH, Run.Stage.TRAIN, Run.Stage.EVALUATE]
 # Model stages go to GPU workers; mining is CPU work.
-QUEUES = {stage: "gpu" for stage in STAGES} | {Run.Stage.MINE: "default"}
+QUEUES: dict[str, str] = dict.fromkeys(STAGES, "gpu") | {Run.Stage.MINE: "default"}
 
 
 def config_merge(overrides: dict) -> dict:

@@ -271,11 +271,11 @@ def _scores(*, test_pairs: list[tuple[str, int]], grades: dict, teacher: Labeler
     """Teacher and student against NIST on exactly the same pairs."""
     pair_ids = [pair_id for _, pair_id in test_pairs]
     labels = {
-        labeler.name: dict(
-            (pair_id, (grade, expected))
+        labeler.name: {
+            pair_id: (grade, expected)
             for pair_id, grade, expected in ModelLabel.objects.filter(labeler=labeler, pair_id__in=pair_ids)
             .values_list("pair_id", "grade", "expected_grade")
-        )
+        }
         for labeler in (teacher, student)
     }
     for name, by_pair in labels.items():

@@ -15,7 +15,8 @@ class RunLaunchForm(forms.Form):
     teacher = forms.ModelChoiceField(Labeler.objects.filter(role__in=[Labeler.Role.TEACHER]), to_field_name="name")
     student_base = forms.CharField(initial=DEFAULTS["student_base"], help_text="A registry name or a model folder.")
     seed_documents = forms.IntegerField(min_value=1, initial=DEFAULTS["synthesize"]["seed_documents"])
-    queries_per_document = forms.IntegerField(min_value=1, max_value=10, initial=DEFAULTS["synthesize"]["queries_per_document"])
+    queries_per_document = forms.IntegerField(min_value=1, max_value=10,
+                                              initial=DEFAULTS["synthesize"]["queries_per_document"])
     bm25_negatives = forms.IntegerField(min_value=0, max_value=50, initial=DEFAULTS["mine"]["bm25_negatives"])
     random_negatives = forms.IntegerField(min_value=0, max_value=20, initial=DEFAULTS["mine"]["random_negatives"])
     epochs = forms.IntegerField(min_value=1, max_value=20, initial=DEFAULTS["train"]["epochs"])
@@ -29,7 +30,8 @@ class RunLaunchForm(forms.Form):
             "generator": data["generator"].name,
             "teacher": data["teacher"].name,
             "student_base": data["student_base"],
-            "synthesize": {"seed_documents": data["seed_documents"], "queries_per_document": data["queries_per_document"]},
+            "synthesize": {"seed_documents": data["seed_documents"],
+                           "queries_per_document": data["queries_per_document"]},
             "mine": {"bm25_negatives": data["bm25_negatives"], "random_negatives": data["random_negatives"]},
             "train": {k: data[k] for k in ("epochs", "learning_rate", "batch_size", "max_length")},
         }

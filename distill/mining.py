@@ -27,7 +27,8 @@ def pairs_mine(run: Run) -> None:
         return
     docs = Document.objects.filter(corpus=run.corpus).order_by("id")
     doc_ids = list(docs.values_list("id", flat=True))
-    index = BM25Index([f"{title}\n{text}" for title, text in docs.values_list("title", "text").iterator(chunk_size=2000)])
+    index = BM25Index([f"{title}\n{text}"
+                       for title, text in docs.values_list("title", "text").iterator(chunk_size=2000)])
     done = total - len(todo)
     for start in range(0, len(todo), QUERY_BATCH):
         chunk = todo[start : start + QUERY_BATCH]
@@ -35,7 +36,7 @@ def pairs_mine(run: Run) -> None:
         pairs = []
         for (query_id, _, seed_id), row, row_scores in zip(chunk, hits, scores, strict=True):
             pairs.append(Pair(query_id=query_id, document_id=seed_id, origin=Pair.Origin.POSITIVE))
-            negatives = [(doc_ids[i], rank, s) for rank, (i, s) in enumerate(zip(row, row_scores), 1)
+            negatives = [(doc_ids[i], rank, s) for rank, (i, s) in enumerate(zip(row, row_scores, strict=True), 1)
                          if doc_ids[i] != seed_id and s > 0][:n_bm25]
             pairs += [Pair(query_id=query_id, document_id=d, origin=Pair.Origin.BM25_NEGATIVE, bm25_rank=rank,
                            bm25_score=float(s)) for d, rank, s in negatives]
@@ -43,7 +44,8 @@ def pairs_mine(run: Run) -> None:
             taken = {seed_id, *(d for d, _, _ in negatives)}
             pool = random.Random(run.config["seed"] * 1_000_003 + query_id)
             randoms = [d for d in pool.sample(doc_ids, min(len(doc_ids), n_random + len(taken))) if d not in taken]
-            pairs += [Pair(query_id=query_id, document_id=d, origin=Pair.Origin.RANDOM_NEGATIVE) for d in randoms[:n_random]]
+            pairs += [Pair(query_id=query_id, document_id=d, origin=Pair.Origin.RANDOM_NEGATIVE)
+                      for d in randoms[:n_random]]
         with transaction.atomic():
             Pair.objects.bulk_create(pairs, ignore_conflicts=True)
             done += len(chunk)

@@ -35,7 +35,8 @@ def run_next_round(*, previous: Run, user=None, enqueue: bool = True) -> Run:
     decided = benchmark_adjudications(benchmark=previous.benchmark)
     earlier = previous.config.get("next_round", {})
     number, base = earlier.get("round", 1) + 1, earlier.get("base_name", previous.name)
-    config = {key: value for key, value in deepcopy(previous.config).items() if key not in ("next_round", "adjudicated")}
+    config = {key: value for key, value in deepcopy(previous.config).items()
+              if key not in ("next_round", "adjudicated")}
     config["next_round"] = {"previous_run": previous.id, "round": number, "base_name": base}
     config["adjudicated"] = {
         "benchmark": previous.benchmark.name,

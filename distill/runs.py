@@ -78,7 +78,8 @@ def run_stage_execute(*, run_id: int, stage: str, owner: str, services: dict[str
         return
     except Exception as exc:
         Run.objects.filter(id=run.id).update(
-            status=Run.Status.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}", finished_at=timezone.now(), owner=""
+            status=Run.Status.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}", finished_at=timezone.now(),
+            owner="",
         )
         run_log(run.id, f"{stage}: failed\n{traceback.format_exc(limit=5)}")
         log.exception("run %s stage %s failed", run.id, stage)

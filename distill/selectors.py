@@ -32,7 +32,8 @@ def run_stage_rows(run: Run) -> list[StageRow]:
         if "finished_at" in entry:
             state = "done"
         elif index == current:
-            state = {"failed": "failed", "cancelled": "cancelled"}.get(run.status, "running" if run.status == Run.Status.RUNNING else "pending")
+            waiting = "running" if run.status == Run.Status.RUNNING else "pending"
+            state = {"failed": "failed", "cancelled": "cancelled"}.get(run.status, waiting)
         else:
             state = "pending"
         percent = 100 if state == "done" else int(100 * done / total) if total else 0

@@ -4,7 +4,9 @@ Teaching and evaluation are labeling jobs (labeling.labeling_jobs): they skip wh
 so a resumed stage only labels the rest.
 """
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -29,7 +31,8 @@ def _labeling_stage(run: Run, stage: str, labeler: Labeler, scope: dict, key: st
     if job is None:
         job = labeling_job_create(labeler=labeler, scope=scope, description=f"{run.name}: {stage}",
                                   batch_size=batch_size, enqueue=False)
-        stage_progress(run.id, stage, done=entry.get("done", 0), total=entry.get("total", job.total), extra={key: job.id})
+        stage_progress(run.id, stage, done=entry.get("done", 0), total=entry.get("total", job.total),
+                       extra={key: job.id})
 
     def relay(job: LabelingJob) -> None:
         stage_progress(run.id, stage, done=job.done, total=job.total)
@@ -105,7 +108,7 @@ def run_evaluate(run: Run) -> None:
     }
     query_of = dict(run.benchmark.pairs.values_list("id", "query__external_id"))
     judged = sorted(consensus.keys() & labels["teacher"].keys() & labels["student"].keys())
-    metrics = {"benchmark_pairs": len(query_of), "judged_pairs": len(judged)}
+    metrics: dict[str, Any] = {"benchmark_pairs": len(query_of), "judged_pairs": len(judged)}
     if judged:
         for name in ("teacher", "student"):
             metrics[name] = agreement_report(
@@ -123,7 +126,7 @@ def run_evaluate(run: Run) -> None:
     Run.objects.filter(id=run.id).update(metrics={**Run.objects.get(id=run.id).metrics, "evaluate": metrics})
 
 
-SERVICES = {
+SERVICES: dict[str, Callable[[Run], None]] = {
     Run.Stage.SYNTHESIZE: queries_synthesize,
     Run.Stage.MINE: pairs_mine,
     Run.Stage.TEACH: pairs_teach,

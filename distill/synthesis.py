@@ -6,10 +6,12 @@ transaction, so a restarted stage continues with the next batch.
 
 import random
 import re
+from typing import cast
 
 from django.db import transaction
 
 from labeling.labelers import backend_for
+from labeling.labelers.base import GeneratorBackend
 from labeling.labelers.prompting import QUERY_PROMPT, continued_messages, doc_truncate
 from labeling.models import Document, Labeler, Query
 from labeling.prompts import prompt_load
@@ -61,10 +63,11 @@ def queries_synthesize(run: Run) -> None:
     stage_progress(run.id, Run.Stage.SYNTHESIZE, done=done, total=len(seeds))
     if done >= len(seeds):
         return
-    backend = backend_for(generator)
+    backend = cast(GeneratorBackend, backend_for(generator))  # a generator's backend writes text
     prompt = prompt_load(QUERY_PROMPT)
     batch_tag = run_batch(run)
-    seen = {" ".join(WORD.findall(t.lower())) for t in Query.objects.filter(batch=batch_tag).values_list("text", flat=True)}
+    seen = {" ".join(WORD.findall(t.lower()))
+            for t in Query.objects.filter(batch=batch_tag).values_list("text", flat=True)}
     while done < len(seeds):
         docs = list(Document.objects.filter(id__in=seeds[done : done + cfg["batch_size"]]).order_by("id"))
         # Kinds rotate over the whole run, so every kind is asked for even with one query per seed.

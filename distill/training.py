@@ -37,13 +37,14 @@ import math
 import random
 import shutil
 import time
-import types
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from labeling.grades import GRADES
 from labeling.labelers.base import PairInput, device_resolve, sdpa_without_cudnn
@@ -51,10 +52,11 @@ from labeling.labelers.cross_encoder import (
     SIMILARITY_DIR,
     STUDENT_FILE,
     STUDENT_FORMAT,
-    CrossEncoderBackend,
     batch_tensors,
     ordinal_log_probs,
     pair_cosine,
+    pairs_encode,
+    rows_pad,
     student_config,
     student_score,
 )
@@ -177,7 +179,7 @@ def student_train(
     optimizer, scheduler = _optimizer(model, p, total_steps)
     eval_every = p["eval_every"] or steps_per_epoch
     history: list[dict] = []
-    best = {"loss": math.inf, "step": 0, "state": model.trainable_state()}
+    best: dict[str, Any] = {"loss": math.inf, "step": 0, "state": model.trainable_state()}
     if val is not None:
         best["loss"] = _validation_loss(model, val, p)
         history.append({"step": 0, "val_loss": best["loss"]})
@@ -248,7 +250,7 @@ def student_loss(*, model_dir: Path | str, examples: Sequence[TrainExample], par
     return _validation_loss(model, _Encoded(model, examples, p), p)
 
 
-def grade_thresholds(expected: Sequence[float], teacher_grades: Sequence[int]) -> list[float]:
+def grade_thresholds(expected: ArrayLike, teacher_grades: ArrayLike) -> list[float]:
     """Thresholds on the expected grade that give the teacher's grade distribution: the
     k-th threshold is the quantile of the scores at the share of teacher grades <= k."""
     scores = np.sort(np.asarray(expected, dtype=float))
@@ -256,14 +258,14 @@ def grade_thresholds(expected: Sequence[float], teacher_grades: Sequence[int]) -
     shares = np.cumsum(counts)[:-1] / counts.sum()
     thresholds = []
     for share in shares:
-        index = min(int(round(share * len(scores))), len(scores) - 1)
+        index = min(round(share * len(scores)), len(scores) - 1)
         # Between two neighbouring scores, so the counts come out exact where scores are distinct.
         below = scores[index - 1] if index > 0 else scores[0] - 1.0
         thresholds.append(float((below + scores[index]) / 2))
     return [float(t) for t in np.maximum.accumulate(thresholds)]
 
 
-def grades_from_thresholds(expected: Sequence[float], thresholds: Sequence[float]) -> np.ndarray:
+def grades_from_thresholds(expected: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
     return np.searchsorted(np.asarray(thresholds), np.asarray(expected, dtype=float), side="right")
 
 
@@ -286,7 +288,7 @@ class _Student:
         self.log_slope = torch.nn.Parameter(torch.tensor(math.log(2.0)))
 
     @classmethod
-    def from_base(cls, base: Path, *, head: str) -> "_Student":
+    def from_base(cls, base: Path, *, head: str) -> _Student:
         import torch
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -302,7 +304,7 @@ class _Student:
         return cls(cross, similarity, tokenizer, head)
 
     @classmethod
-    def from_folder(cls, folder: Path) -> "_Student":
+    def from_folder(cls, folder: Path) -> _Student:
         """A saved student, to evaluate (see student_loss)."""
         import torch
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
@@ -324,7 +326,7 @@ class _Student:
             model.log_slope.fill_(math.log(config["slope"]))
         return model
 
-    def to(self, device) -> "_Student":
+    def to(self, device) -> _Student:
         """Moved to the device; the head's parameters are made anew there (before any optimizer)."""
         import torch
 
@@ -382,7 +384,7 @@ class _Student:
     def log_probs(self, score):
         return ordinal_log_probs(score, self.cutpoints(), self.slope())
 
-    def initialise(self, rows: list["_Row"]) -> None:
+    def initialise(self, rows: list[_Row]) -> None:
         """Least-squares map of the starting score onto the teacher's expected grades, and the
         cutpoints halfway between grades: the untrained student already grades sensibly."""
         import torch
@@ -461,12 +463,10 @@ class _Encoded:
 
     def __init__(self, model: _Student, examples: Sequence[TrainExample], p: dict):
         # The backend's own encoding (truncation rules included), without loading its model.
-        shim = types.SimpleNamespace(tokenizer=model.tokenizer, max_length=p["max_length"])
-        encoded = CrossEncoderBackend.encode(shim, [e.pair for e in examples])
+        encoded = pairs_encode(model.tokenizer, p["max_length"], [e.pair for e in examples])
         self.model = model
-        self.shim = shim
         self.rows = []
-        for example, inputs in zip(examples, encoded):
+        for example, inputs in zip(examples, encoded, strict=True):
             target = example.distribution
             self.rows.append(_Row(inputs=inputs, target=target, expected=float(np.dot(target, GRADES)),
                                   group=example.pair.query_id or example.pair.query))
@@ -475,7 +475,7 @@ class _Encoded:
             self.by_group[row.group].append(index)
 
     def tensors(self, indices: Sequence[int]) -> dict:
-        batch = CrossEncoderBackend._pad(self.shim, [self.rows[i].inputs for i in indices])
+        batch = rows_pad(self.model.tokenizer, [self.rows[i].inputs for i in indices])
         return batch_tensors(batch, self.model.device)
 
     def cosines(self, indices: Sequence[int], batch: dict | None = None):
@@ -488,7 +488,7 @@ class _Encoded:
         if missing:
             values = self.model.cosine(self.tensors(missing) if batch is None or len(missing) != len(indices)
                                        else batch)
-            for i, value in zip(missing, values.tolist()):
+            for i, value in zip(missing, values.tolist(), strict=True):
                 self.rows[i].cosine = value
         return torch.tensor([self.rows[i].cosine for i in indices], device=self.model.device)
 
@@ -568,7 +568,8 @@ def _loss(model: _Student, data: _Encoded, groups: list[list[int]], p: dict):
     targets = torch.tensor([data.rows[i].target for i in indices], dtype=torch.float32, device=model.device)
     loss = p["soft_label_weight"] * -(targets * model.log_probs(score)).sum(-1).mean()
     if p["listwise_weight"]:
-        listwise, offset = 0.0, 0
+        listwise: float | torch.Tensor = 0.0
+        offset = 0
         for group in groups:
             expected = torch.tensor([data.rows[i].expected for i in group], device=model.device)
             part = score[offset : offset + len(group)]
@@ -590,7 +591,7 @@ def _scores(model: _Student, data: _Encoded, indices: Sequence[int], p: dict) ->
         for chunk in _chunks(data._by_length(indices), p["eval_batch_size"]):
             batch = data.tensors(chunk)
             score = model.score(batch, cosine=data.cosines(chunk, batch))
-            for index, value in zip(chunk, score.tolist()):
+            for index, value in zip(chunk, score.tolist(), strict=True):
                 out[position[index]] = value
     return out
 
@@ -622,7 +623,6 @@ def _expected_grades(model: _Student, rows: list[_Row], p: dict) -> np.ndarray:
         return np.zeros(0)
     holder = _Encoded.__new__(_Encoded)  # rows of several sets: score them through one holder
     holder.model, holder.rows = model, rows
-    holder.shim = types.SimpleNamespace(tokenizer=model.tokenizer, max_length=p["max_length"])
     score = torch.tensor(_scores(model, holder, list(range(len(rows))), p), dtype=torch.float32, device=model.device)
     with torch.no_grad():
         probs = model.log_probs(score).exp().cpu().numpy()

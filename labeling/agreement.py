@@ -23,7 +23,7 @@ def agreement_compute(*, labeler: Labeler, annotator=None, reference_labeler: La
         expected=[predicted[p][2] for p in common],
     )
     report["labeler"] = labeler.name
-    report["reference"] = annotator.username if annotator is not None else reference_labeler.name
+    report["reference"] = reference_labeler.name if reference_labeler is not None else annotator.username
     return report
 
 

@@ -9,11 +9,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
-
-from django.contrib.auth.base_user import AbstractBaseUser
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .models import Judgment, Labeler, ModelLabel
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # settings.AUTH_USER_MODEL
 
 FORMATS = ("trec", "jsonl", "csv")
 CHUNK_SIZE = 2000
@@ -23,7 +24,7 @@ ORDER = ("pair__query__external_id", "pair__document__external_id", "pair_id")
 QrelRow = Mapping[str, Any]  # "qid", "docid", "grade", then any extra columns
 
 
-def annotator_qrel_rows(*, annotator: AbstractBaseUser, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
+def annotator_qrel_rows(*, annotator: "User", chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
     rows = (
         Judgment.objects.filter(annotator=annotator)
         .order_by(*ORDER)

@@ -1,35 +1,38 @@
 """Agreement between graders: one module for the whole app.
 
-Inputs are plain sequences, so the same code scores a labeler against people, a person against
+Inputs are plain sequences (or arrays), so the same code scores a labeler against people, a person against
 people, or two labelers. Grades are the integers 0..3 (labeling.grades).
 """
 
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Literal
 
 import krippendorff
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from .grades import GRADES
 
 N_GRADES = len(GRADES)
+Level = Literal["nominal", "ordinal", "interval", "ratio"]  # krippendorff's levels of measurement
 
 
-def confusion(reference: Sequence[int], predicted: Sequence[int]) -> np.ndarray:
+def confusion(reference: ArrayLike, predicted: ArrayLike) -> np.ndarray:
     """Counts, rows = reference grade, columns = predicted grade."""
     matrix = np.zeros((N_GRADES, N_GRADES), dtype=np.int64)
     np.add.at(matrix, (np.asarray(reference, dtype=int), np.asarray(predicted, dtype=int)), 1)
     return matrix
 
 
-def accuracy(reference: Sequence[int], predicted: Sequence[int]) -> float:
+def accuracy(reference: ArrayLike, predicted: ArrayLike) -> float:
     ref, pred = np.asarray(reference), np.asarray(predicted)
     return float((ref == pred).mean()) if len(ref) else math.nan
 
 
-def cohen_kappa(reference: Sequence[int], predicted: Sequence[int], weights: str | None = None) -> float:
+def cohen_kappa(reference: ArrayLike, predicted: ArrayLike, weights: str | None = None) -> float:
     """Cohen's kappa; weights None (unweighted), "linear" or "quadratic"."""
     observed = confusion(reference, predicted).astype(float)
     total = observed.sum()
@@ -49,7 +52,7 @@ def cohen_kappa(reference: Sequence[int], predicted: Sequence[int], weights: str
     return float(1 - (disagreement * observed).sum() / denominator) if denominator else math.nan
 
 
-def krippendorff_alpha(ratings: Sequence[Sequence[float]], level: str = "ordinal") -> float:
+def krippendorff_alpha(ratings: ArrayLike, level: Level = "ordinal") -> float:
     """Alpha over raters x units; missing grades are NaN (any number of raters per unit)."""
     data = np.asarray(ratings, dtype=float)
     if data.ndim != 2 or data.shape[1] == 0 or np.count_nonzero(~np.isnan(data)) < 2:
@@ -62,7 +65,7 @@ def krippendorff_alpha(ratings: Sequence[Sequence[float]], level: str = "ordinal
     )
 
 
-def ndcg_at_k(gains: Sequence[float], scores: Sequence[float], k: int = 10) -> float:
+def ndcg_at_k(gains: ArrayLike, scores: ArrayLike, k: int = 10) -> float:
     """NDCG@k of one query: documents ranked by score, gains are the reference grades.
 
     Linear gains and log2 discounts (trec_eval's convention); ties in score keep input order.
@@ -76,7 +79,7 @@ def ndcg_at_k(gains: Sequence[float], scores: Sequence[float], k: int = 10) -> f
     return dcg / idcg if idcg else math.nan
 
 
-def pairwise_accuracy(gains: Sequence[float], scores: Sequence[float]) -> tuple[float, int]:
+def pairwise_accuracy(gains: ArrayLike, scores: ArrayLike) -> tuple[float, int]:
     """Over document pairs whose reference grades differ: the share the scores order the same
     way (a tie in score counts half). Returns (correct, number of pairs)."""
     gains, scores = np.asarray(gains, dtype=float), np.asarray(scores, dtype=float)
@@ -96,9 +99,9 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
 def agreement_report(
     *,
     query_ids: Sequence[Hashable],
-    reference: Sequence[int],
-    predicted: Sequence[int],
-    expected: Sequence[float] | None = None,
+    reference: ArrayLike,
+    predicted: ArrayLike,
+    expected: ArrayLike | None = None,
     k: int = 10,
 ) -> dict:
     """Every figure for a labeler against a reference (people's grades), pair by pair.
@@ -120,7 +123,7 @@ def agreement_report(
         correct, n = pairwise_accuracy(reference[indices], scores[indices])
         pair_correct, pair_total = pair_correct + correct, pair_total + n
     return {
-        "n_pairs": int(len(reference)),
+        "n_pairs": len(reference),
         "n_queries": len(by_query),
         "accuracy": accuracy(reference, predicted),
         "kappa": cohen_kappa(reference, predicted),

@@ -68,8 +68,9 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
         kwargs = {"gguf_file": gguf_file.name}
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, **kwargs)
-        # The weights are dequantized already; drop the GGUF quantizer so they can be saved.
-        model.hf_quantizer = None
+        # The weights are dequantized already; drop the GGUF quantizer so they can be saved
+        # (torch's stubs type an undeclared Module attribute as Tensor | Module).
+        model.hf_quantizer = None  # type: ignore[assignment]
         model.config.__dict__.pop("quantization_config", None)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -14,6 +14,7 @@ import time
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 from .labelers.local_lm import Completion, LocalLMBackend
 from .labelers.prompting import chat_text
@@ -41,7 +42,7 @@ class OpenAIServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast(tuple[str, int], self.server_address[:2])  # an AF_INET server's (host, port)
         return f"http://{host}:{port}/v1"
 
 
@@ -65,7 +66,8 @@ def chat_completion(server: OpenAIServer, body: dict) -> dict:
         prompt = chat_text(tokenizer, messages)
     else:
         add = body.get("add_generation_prompt", True)
-        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=add, tokenize=False)
+        # With tokenize=False the template's text (transformers types every return form).
+        prompt = cast(str, tokenizer.apply_chat_template(messages, add_generation_prompt=add, tokenize=False))
     top_n = _top_logprobs(body.get("top_logprobs") or 0) if body.get("logprobs") else None
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_CHAT_MAX_TOKENS
     completion = _complete(server, body, prompt, max_tokens, top_n or 0)
@@ -77,7 +79,9 @@ def chat_completion(server: OpenAIServer, body: dict) -> dict:
                     **_token(token, logprob),
                     "top_logprobs": [_token(t, lp) for t, lp in top],
                 }
-                for token, logprob, top in zip(completion.tokens, completion.logprobs, completion.top_logprobs)
+                for token, logprob, top in zip(
+                    completion.tokens, completion.logprobs, completion.top_logprobs, strict=True
+                )
             ]
         }
     choice = {

@@ -1,6 +1,7 @@
 """Reads of the labeling core."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -44,8 +45,11 @@ def pair_inputs(*, pair_ids: Sequence[int]) -> list[PairInput]:
 
 def grades_by_pair(*, annotator=None, labeler: Labeler | None = None, scope: dict | None = None) -> dict[int, tuple]:
     """pair id -> (query external id, grade, expected grade) for one annotator or one labeler."""
+    rows: QuerySet[Any, tuple[int, str, int, float]]
     if annotator is not None:
-        rows = Judgment.objects.filter(annotator=annotator).values_list("pair_id", "pair__query__external_id", "grade", "grade")
+        rows = Judgment.objects.filter(annotator=annotator).values_list(
+            "pair_id", "pair__query__external_id", "grade", "grade"
+        )
     else:
         rows = ModelLabel.objects.filter(labeler=labeler).values_list(
             "pair_id", "pair__query__external_id", "grade", "expected_grade"

@@ -40,17 +40,18 @@ def owner_alive(owner: str, *, me: str) -> bool:
 
 
 def job_claim(model: type[models.Model], pk: int, *, me: str) -> bool:
-    """Take a job unless another live worker holds it (a redelivered duplicate then bows out)."""
+    """Take a job unless another live worker holds it (a redelivered duplicate then bows out).
+    `model` is a job model with `owner` and `heartbeat_at` (LabelingJob, distill's Run)."""
     with transaction.atomic():
-        job = model.objects.select_for_update().get(pk=pk)
-        if job.owner and job.owner != me and owner_alive(job.owner, me=me):
+        owner = model._default_manager.select_for_update().values_list("owner", flat=True).get(pk=pk)
+        if owner and owner != me and owner_alive(owner, me=me):
             return False
-        model.objects.filter(pk=pk).update(owner=me, heartbeat_at=timezone.now())
+        model._default_manager.filter(pk=pk).update(owner=me, heartbeat_at=timezone.now())
     return True
 
 
 def job_heartbeat(model: type[models.Model], pk: int) -> None:
-    model.objects.filter(pk=pk).update(heartbeat_at=timezone.now())
+    model._default_manager.filter(pk=pk).update(heartbeat_at=timezone.now())
 
 
 def jobs_orphaned(queryset: models.QuerySet, *, me: str) -> list:

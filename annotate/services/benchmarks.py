@@ -39,7 +39,7 @@ def benchmark_create(*, name: str, title: str = "", guidelines: str = "", judgme
 def pairs_by_query(*, pair_ids: Iterable[int], seed: int = 0) -> list[int]:
     """Query by query (one context at a time grades faster), shuffled within a query so no
     source order (best first, by model grade) leaks into the grading order."""
-    query_of = {}
+    query_of: dict[int, int] = {}
     for batch in batched(pair_ids, BATCH_SIZE):
         query_of.update(Pair.objects.filter(id__in=batch).values_list("id", "query_id"))
     return sorted(query_of, key=lambda pid: (query_of[pid], random.Random(f"{seed}:{pid}").random()))
@@ -67,14 +67,15 @@ def benchmark_items_add(*, benchmark: Benchmark, pair_ids: Sequence[int], gold: 
         )
     added = benchmark.items.count() - before
     new_ids = [pid for pid in pair_ids if pid not in existing]
-    for batch in batched(new_ids, BATCH_SIZE):  # pairs may come with judgments already
-        _judgment_counts_fill(benchmark.items.filter(pair_id__in=batch))
+    for ids in batched(new_ids, BATCH_SIZE):  # pairs may come with judgments already
+        _judgment_counts_fill(benchmark.items.filter(pair_id__in=ids))
     benchmark_counts_refresh(benchmark=benchmark)
     return added
 
 
 def _judgment_counts_fill(items) -> None:
-    judged = Judgment.objects.filter(pair_id=OuterRef("pair_id")).order_by().values("pair_id").annotate(n=Count("id")).values("n")
+    judged = (Judgment.objects.filter(pair_id=OuterRef("pair_id")).order_by()
+              .values("pair_id").annotate(n=Count("id")).values("n"))
     items.update(judgment_count=Coalesce(Subquery(judged), 0))
 
 
@@ -148,11 +149,13 @@ def benchmark_import(*, name: str, corpus_name: str, qrels_path: Path | str, tit
     `calibration` pairs, picked across the file's grades, keep them as known grades."""
     with transaction.atomic():
         summary = qrels_import(path=qrels_path, corpus_name=corpus_name, return_grades=True)
+        assert summary.grades is not None  # asked for with return_grades
         grade_of = dict(summary.grades)
         rng = random.Random(seed)
         by_grade = {g: sorted(p for p, gg in grade_of.items() if gg == g) for g in GRADES}
         special = _stratified(by_grade, gold + calibration, rng, cover_all=False) if gold + calibration else {}
-        picked = sorted((pid for ids in special.values() for pid in ids), key=lambda p: random.Random(f"{seed}:{p}").random())
+        picked = sorted((pid for ids in special.values() for pid in ids),
+                        key=lambda p: random.Random(f"{seed}:{p}").random())
         calibration_ids, gold_ids = set(picked[:calibration]), picked[calibration:]
         benchmark = benchmark_create(name=name, title=title, guidelines=guidelines,
                                      judgments_required=judgments_required, gold_rate=gold_rate)

@@ -150,7 +150,8 @@ def _resume(benchmark: Benchmark, annotator, now: datetime | None) -> Lease | No
     for lease in mine:
         item = items[lease.item_id]
         if lease.pk in live and item.pair_id not in judged:
-            Lease.objects.filter(pk__in=[m.pk for m in mine if m.pk not in live or items[m.item_id].pair_id in judged]).delete()
+            stale = [m.pk for m in mine if m.pk not in live or items[m.item_id].pair_id in judged]
+            Lease.objects.filter(pk__in=stale).delete()
             return _lease_extend(lease, item, current)
     Lease.objects.filter(pk__in=[lease.pk for lease in mine]).delete()  # lapsed, or graded already
     return None
@@ -194,7 +195,7 @@ def pair_next_for_annotator(*, benchmark: Benchmark, annotator, now: datetime | 
     Takes a lease, so it is a service, though it reads like a selector; the lease lapses after
     ANNOTATE_LEASE_SECONDS without activity.
     """
-    rng = rng or random
+    draw = rng.random if rng is not None else random.random
     with _lease_transaction():
         membership = membership_for(benchmark=benchmark, annotator=annotator)
         lease = _resume(benchmark, annotator, now)
@@ -203,7 +204,7 @@ def pair_next_for_annotator(*, benchmark: Benchmark, annotator, now: datetime | 
         if lease is None and membership.judged_calibration < benchmark.calibration_count:
             lease = _take_special(benchmark, annotator, BenchmarkItem.Kind.CALIBRATION, now)
         if (lease is None and membership.judged_gold < benchmark.gold_count and benchmark.gold_rate > 0
-                and rng.random() < benchmark.gold_rate):
+                and draw() < benchmark.gold_rate):
             lease = _take_special(benchmark, annotator, BenchmarkItem.Kind.GOLD, now)
         if lease is None:
             lease = _take_regular(benchmark, annotator, now, skipped=False)

@@ -66,8 +66,9 @@ def adjudication_decide(*, benchmark: Benchmark, pair_id: int, reviewer, action:
         label = ModelLabel.objects.filter(labeler=labeler, pair_id=pair_id).first() if labeler else None
         if action == Action.TAKE_MODEL and label is None:
             raise ReviewError("The model has no grade for that pair.")
-        after = {Action.KEEP_HUMAN: human, Action.TAKE_MODEL: label.grade if label else None, Action.SET_GRADE: grade,
-                 Action.AMBIGUOUS: None}[action]
+        outcomes: dict[str, int | None] = {Action.KEEP_HUMAN: human, Action.TAKE_MODEL: label.grade if label else None,
+                                           Action.SET_GRADE: grade, Action.AMBIGUOUS: None}
+        after = outcomes[action]
         standing = Adjudication.objects.filter(benchmark=benchmark, pair_id=pair_id).select_related("decision").first()
         replaces = standing.decision if standing else None
         before_grade, before_ambiguous = _state(replaces, human)

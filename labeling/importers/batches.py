@@ -1,6 +1,6 @@
 """Batched, idempotent writes shared by the importers, and the summary they return."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TypeVar
@@ -12,6 +12,7 @@ from django.db import models
 from labeling.models import Corpus
 
 T = TypeVar("T")
+M = TypeVar("M", bound=models.Model)
 
 BATCH_SIZE = 1000
 
@@ -55,17 +56,16 @@ def corpus_get(*, name: str) -> Corpus:
         raise ValueError(f"no corpus named {name!r}; import its documents and queries first") from None
 
 
-def upsert_by_external_id(model: type[models.Model], *, corpus: Corpus, rows: dict[str, models.Model],
-                          update_fields: list[str]) -> int:
+def upsert_by_external_id(model: type[M], *, corpus: Corpus, rows: Mapping[str, M], update_fields: list[str]) -> int:
     """Insert or update one batch keyed by external id; returns how many were new.
 
     `rows` is keyed by external id, so a batch never touches a row twice (PostgreSQL
     refuses ON CONFLICT DO UPDATE affecting one row twice in a statement).
     """
     existing = set(
-        model.objects.filter(corpus=corpus, external_id__in=list(rows)).values_list("external_id", flat=True)
+        model._default_manager.filter(corpus=corpus, external_id__in=list(rows)).values_list("external_id", flat=True)
     )
-    model.objects.bulk_create(
+    model._default_manager.bulk_create(
         list(rows.values()),
         update_conflicts=True,
         unique_fields=["corpus", "external_id"],

@@ -61,7 +61,7 @@ def front_matter(file: Path, content: str) -> tuple[dict[str, Any], dict[str, in
     except ValueError:
         # An impossible date (2025-13-45) fails inside PyYAML without a position: read again
         # with dates as text, so the date check names the key and its line.
-        meta = yaml.load(source, Loader=_TextDatesLoader) or {}  # noqa: S506 (a SafeLoader)
+        meta = yaml.load(source, Loader=_TextDatesLoader) or {}  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark else 1

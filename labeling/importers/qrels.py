@@ -3,9 +3,9 @@ recorded run's labels."""
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from labeling.grades import GRADES, MAX_GRADE, MIN_GRADE
@@ -14,6 +14,9 @@ from labeling.models import Corpus, Document, Judgment, Labeler, ModelLabel, Pai
 from .batches import ImportSummary, batched, corpus_get, valid_slug
 from .fields import Located, grade_value, identifier
 from .readers import lines
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # settings.AUTH_USER_MODEL
 
 BATCH_SIZE = 2000  # qrels rows are small
 COLUMNS = ("qid", "iteration", "docid", "grade")
@@ -125,7 +128,7 @@ def _pair_ids(keys: set[PairKey]) -> dict[PairKey, int]:
     return {(q, d): pk for q, d, pk in rows if (q, d) in keys}
 
 
-def _annotator(username: str) -> AbstractBaseUser:
+def _annotator(username: str) -> "User":
     user, created = get_user_model().objects.get_or_create(username=username)
     if created:
         user.set_unusable_password()  # an imported assessor signs in only once given a password
@@ -145,7 +148,7 @@ def _recorded_labeler(name: str) -> Labeler:
     return labeler
 
 
-def _judgments_upsert(user: AbstractBaseUser, grades: dict[int, int]) -> int:
+def _judgments_upsert(user: "User", grades: dict[int, int]) -> int:
     """Write changed grades only (a re-import leaves rows and updated_at alone); returns how many new."""
     judgments = Judgment.objects.filter(annotator=user, pair_id__in=list(grades))
     existing = dict(judgments.values_list("pair_id", "grade"))

@@ -76,6 +76,6 @@ def table_records(path: Path, *, delimiter: str) -> Iterator[tuple[int, dict[str
                 raise ImportFileError(
                     path, number, missing, f"expected {len(header)} columns as in the header, found {len(row)}"
                 )
-            yield number, dict(zip(header, row))
+            yield number, dict(zip(header, row, strict=True))
     except csv.Error as exc:
         raise ImportFileError(path, reader.line_num, None, f"bad {path.suffix[1:].upper()} ({exc})") from None

@@ -8,7 +8,7 @@ from importlib import import_module
 from ..models import Labeler
 from .base import Label, LabelerBackend, PairInput
 
-BACKENDS = {
+BACKENDS: dict[str, str] = {
     Labeler.Backend.LOCAL_LM: "labeling.labelers.local_lm.LocalLMBackend",
     Labeler.Backend.OPENAI: "labeling.labelers.openai_http.OpenAIBackend",
     Labeler.Backend.VLLM: "labeling.labelers.vllm_engine.VLLMBackend",

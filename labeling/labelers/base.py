@@ -5,10 +5,12 @@ grades, the expected grade and what it cost. Backends never touch the database: 
 job (labeling.labeling_jobs) reads pairs, calls a backend and writes ModelLabels.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..grades import GRADES
 
@@ -47,6 +49,20 @@ class LabelerBackend(Protocol):
     def label(self, pairs: Sequence[PairInput]) -> list[Label]: ...
 
 
+class GeneratorBackend(LabelerBackend, Protocol):
+    """A backend that also writes text (local_lm, openai, vllm): a run's query generator."""
+
+    def generate(
+        self,
+        prompts: Sequence[list[dict] | str],
+        *,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[str]: ...
+
+
 def device_resolve(device: str):
     """A torch device; "auto" is the GPU where there is one."""
     import torch
@@ -65,7 +81,7 @@ def sdpa_without_cudnn():
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
-def label_from_distribution(probs: Sequence[float], **cost) -> Label:
+def label_from_distribution(probs: ArrayLike, **cost) -> Label:
     """A label from (unnormalised) grade probabilities: argmax grade, expected grade."""
     p = np.clip(np.asarray(probs, dtype=float), 0, None)
     total = p.sum()

@@ -214,7 +214,8 @@ class TorchOptions:
         # torch.compile would fail at the first batch, deep in a job: say so when the labeler loads.
         compiler = os.environ.get("CXX", "g++")
         if self.compile and self.device == "cpu" and not shutil.which(compiler):
-            raise ValueError(f"compile=True on a CPU needs a C++ compiler: no {compiler!r} on PATH (install g++ or set CXX)")
+            raise ValueError(f"compile=True on a CPU needs a C++ compiler: no {compiler!r} on PATH"
+                             " (install g++ or set CXX)")
 
     def prepare(self, model):
         """The model on its device, with bf16 matmuls and compiled as asked."""
@@ -283,6 +284,39 @@ def onnx_runner(folder: Path, *, int8: bool, threads: int | None) -> Runner:
     return lambda batch: session.run(None, batch)[0]
 
 
+def pairs_encode(tokenizer, max_length: int, pairs: Sequence[PairInput]) -> list[dict[str, list[int]]]:
+    """Each pair's model inputs, unpadded. Only the document is cut, unless the query alone
+    takes over half the window: then both are (only_second cannot fit such a pair)."""
+    queries = [pair.query for pair in pairs]
+    documents = [document_segment(pair) for pair in pairs]
+    query_lengths = [len(ids) for ids in tokenizer(queries, add_special_tokens=False)["input_ids"]]
+    encoded: list[dict[str, list[int]]] = [{} for _ in pairs]
+    for strategy, keep in (("only_second", True), ("longest_first", False)):
+        indices = [i for i, n in enumerate(query_lengths) if (n <= max_length // 2) == keep]
+        if not indices:
+            continue
+        out = tokenizer(
+            [queries[i] for i in indices],
+            [documents[i] for i in indices],
+            truncation=strategy,
+            max_length=max_length,
+        )
+        for row, index in enumerate(indices):
+            encoded[index] = {name: out[name][row] for name in tokenizer.model_input_names}
+    return encoded
+
+
+def rows_pad(tokenizer, rows: list[dict[str, list[int]]]) -> Batch:
+    """Encoded rows padded into one batch (the tokenizer's pad id for input ids, 0 elsewhere)."""
+    width = max(len(row["input_ids"]) for row in rows)
+    pad = {"input_ids": tokenizer.pad_token_id or 0}  # masks and segment ids pad with 0
+    batch = {name: np.full((len(rows), width), pad.get(name, 0), dtype=np.int64) for name in rows[0]}
+    for r, row in enumerate(rows):
+        for name, ids in row.items():
+            batch[name][r, : len(ids)] = ids
+    return batch
+
+
 class CrossEncoderBackend:
     """Grades pairs with a cross-encoder: batched, sorted by length, padded per batch."""
 
@@ -333,25 +367,8 @@ class CrossEncoderBackend:
         return cls(model_path(labeler.model_ref), **labeler.params)
 
     def encode(self, pairs: Sequence[PairInput]) -> list[dict[str, list[int]]]:
-        """Each pair's model inputs, unpadded. Only the document is cut, unless the query alone
-        takes over half the window: then both are (only_second cannot fit such a pair)."""
-        queries = [pair.query for pair in pairs]
-        documents = [document_segment(pair) for pair in pairs]
-        query_lengths = [len(ids) for ids in self.tokenizer(queries, add_special_tokens=False)["input_ids"]]
-        encoded: list[dict[str, list[int]]] = [{} for _ in pairs]
-        for strategy, keep in (("only_second", True), ("longest_first", False)):
-            indices = [i for i, n in enumerate(query_lengths) if (n <= self.max_length // 2) == keep]
-            if not indices:
-                continue
-            out = self.tokenizer(
-                [queries[i] for i in indices],
-                [documents[i] for i in indices],
-                truncation=strategy,
-                max_length=self.max_length,
-            )
-            for row, index in enumerate(indices):
-                encoded[index] = {name: out[name][row] for name in self.tokenizer.model_input_names}
-        return encoded
+        """Each pair's model inputs, unpadded (pairs_encode)."""
+        return pairs_encode(self.tokenizer, self.max_length, pairs)
 
     def label(self, pairs: Sequence[PairInput]) -> list[Label]:
         if not pairs:
@@ -364,7 +381,7 @@ class CrossEncoderBackend:
         share = (time.perf_counter() - started) * 1000 / max(len(pairs), 1)
         labels = [
             label_from_distribution(row, latency_ms=share, tokens_in=len(inputs["input_ids"]))
-            for row, inputs in zip(probs, encoded)
+            for row, inputs in zip(probs, encoded, strict=True)
         ]
         if self.student is not None and self.student.get("thresholds"):
             thresholds = np.asarray(self.student["thresholds"], dtype=float)
@@ -378,13 +395,7 @@ class CrossEncoderBackend:
         return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def _pad(self, rows: list[dict[str, list[int]]]) -> Batch:
-        width = max(len(row["input_ids"]) for row in rows)
-        pad = {"input_ids": self.tokenizer.pad_token_id or 0}  # masks and segment ids pad with 0
-        batch = {name: np.full((len(rows), width), pad.get(name, 0), dtype=np.int64) for name in rows[0]}
-        for r, row in enumerate(rows):
-            for name, ids in row.items():
-                batch[name][r, : len(ids)] = ids
-        return batch
+        return rows_pad(self.tokenizer, rows)
 
 
 # --- Distilled students (distill.training): a cross-encoder folder plus student.json ---------
@@ -506,15 +517,15 @@ def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int 
     if config["head"] == "hybrid":
         similarity = onnx_session(onnx_model_file(folder / SIMILARITY_DIR, int8=int8, embedder=True), threads=threads)
 
-    def embed(inputs: dict) -> torch.Tensor:
-        return torch.from_numpy(similarity.run(None, {k: v.numpy() for k, v in inputs.items()})[0])
+    def embed(session, inputs: dict) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {k: v.numpy() for k, v in inputs.items()})[0])
 
     def score(batch: Batch) -> torch.Tensor:
         residual = torch.from_numpy(cross(batch)[:, 0])
         cosine = None
         if similarity is not None:
             query, doc = segments_split(batch_tensors(batch), config["cls_token_id"])
-            cosine = (embed(query) * embed(doc)).sum(-1)
+            cosine = (embed(similarity, query) * embed(similarity, doc)).sum(-1)
         return head_score(config, residual=residual, cosine=cosine)
 
     return score

@@ -5,6 +5,7 @@ import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from transformers.modeling_outputs import CausalLMOutputWithPast
@@ -73,7 +74,7 @@ class LocalLMBackend:
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id} - {None}
         self._head_ids: list[int] | None = None  # see _head; not thread-safe (callers serialise)
-        self._head_cache = None
+        self._head_cache: Any = None  # the head's KV cache (a transformers Cache)
 
     @classmethod
     def from_labeler(cls, labeler) -> "LocalLMBackend":
@@ -97,7 +98,7 @@ class LocalLMBackend:
         with torch.inference_mode(), sdpa_without_cudnn():
             head = self._head(encoded)
             for chunk in self._length_batches(encoded):
-                for index, row in zip(chunk, self._grade_probs([encoded[i] for i in chunk], head)):
+                for index, row in zip(chunk, self._grade_probs([encoded[i] for i in chunk], head), strict=True):
                     probs[index] = row
         share = (time.perf_counter() - started) * 1000 / len(pairs)
         return [
@@ -108,7 +109,7 @@ class LocalLMBackend:
                 tokens_out=1,
                 extra={"grade_mass": round(sum(row), 6)},  # how much the model wanted to answer a digit
             )
-            for row, ids in zip(probs, encoded)
+            for row, ids in zip(probs, encoded, strict=True)
         ]
 
     def generate(
@@ -144,7 +145,7 @@ class LocalLMBackend:
             return []
         generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
         encoded = [self.encode(text) for text in texts]
-        results: list[Completion] = [None] * len(texts)  # type: ignore[list-item]
+        results: dict[int, Completion] = {}  # by the text's index
         with torch.inference_mode(), sdpa_without_cudnn():
             head = self._head(encoded)
             for chunk in self._length_batches(encoded):
@@ -165,17 +166,21 @@ class LocalLMBackend:
                     results[index] = self._completion(
                         [int(ids[row]) for ids in picked],
                         [float(lp[row]) for lp in chosen],
-                        [list(zip(v[row].tolist(), t[row].tolist())) for v, t in tops],
+                        [list(zip(v[row].tolist(), t[row].tolist(), strict=True)) for v, t in tops],
                         prompt_tokens=len(encoded[index]),
                     )
-        return results
+        return [results[i] for i in range(len(texts))]
 
     def _completion(
         self, ids: list[int], logprobs: list[float], tops: list[list[tuple[float, int]]], prompt_tokens: int
     ) -> Completion:
         end = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
         keep = len(ids) if end is None else end  # the end-of-turn token is not part of the reply
-        decode = self.tokenizer.decode
+
+        def decode(token_ids: list[int], skip_special_tokens: bool = False) -> str:
+            # Typed str | list[str] by transformers: one sequence of ids decodes to one str.
+            return cast(str, self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens))
+
         return Completion(
             text=decode(ids[:keep], skip_special_tokens=True),
             token_ids=ids[:keep],

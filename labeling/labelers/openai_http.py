@@ -225,7 +225,7 @@ def _completion_reply(reply: dict) -> tuple[str, list[Position]]:
     tokens = logprobs.get("tokens") or []
     tops = logprobs.get("top_logprobs") or [None] * len(tokens)
     chosen = logprobs.get("token_logprobs") or [0.0] * len(tokens)
-    positions = [(t, list((top or {t: lp}).items())) for t, top, lp in zip(tokens, tops, chosen)]
+    positions = [(t, list((top or {t: lp}).items())) for t, top, lp in zip(tokens, tops, chosen, strict=True)]
     return choice.get("text") or "", positions
 
 

@@ -62,7 +62,7 @@ class VLLMBackend:
         outputs = self.llm.generate([self._tokens(self.prompt_text(p)) for p in pairs], params, use_tqdm=False)
         share = (time.perf_counter() - started) * 1000 / len(pairs)
         labels = []
-        for pair, output in zip(pairs, outputs):
+        for pair, output in zip(pairs, outputs, strict=True):
             top = output.outputs[0].logprobs[0]  # token id -> Logprob, the first generated position
             probs = [sum(math.exp(top[i].logprob) for i in ids if i in top) for ids in self.grade_ids]
             if not any(probs):

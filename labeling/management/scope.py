@@ -1,6 +1,7 @@
 """Command-line scopes: which pairs a command works on."""
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import CommandError
 
@@ -14,8 +15,11 @@ def query_ids_read(path: str) -> list[str]:
     return [line.split()[0] for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def pair_scope(*, benchmark: str | None = None, corpus: str | None = None, queries: str | None = None) -> tuple[dict, str]:
+def pair_scope(
+    *, benchmark: str | None = None, corpus: str | None = None, queries: str | None = None
+) -> tuple[dict, str]:
     """Pair filter lookups and a description, from --benchmark or --corpus [--queries]."""
+    scope: dict[str, Any]
     if benchmark:
         scope, description = {"benchmarks__name": benchmark}, f"benchmark {benchmark}"
     elif corpus:

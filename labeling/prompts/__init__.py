@@ -30,7 +30,7 @@ class Prompt:
 def prompt_load(name: str) -> Prompt:
     text = (PROMPT_DIR / f"{name}.txt").read_text()
     parts = SECTION.split(text)[1:]
-    sections = dict(zip(parts[::2], parts[1::2]))
+    sections = dict(zip(parts[::2], parts[1::2], strict=True))
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return Prompt(
         name=name,

@@ -35,7 +35,8 @@ def confusion_svg(matrix: list[list[int]], rows: str = "human", cols: str = "mod
         '<svg class="chart" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}">'
         '<title>Confusion: rows {rows}, columns {cols}</title>{labels}{body}'
         '<text x="{mid}" y="{h2}" text-anchor="middle" font-size="11">{cols} grade</text>'
-        '<text x="12" y="{midy}" font-size="11" transform="rotate(-90 12 {midy})" text-anchor="middle">{rows}</text></svg>',
+        '<text x="12" y="{midy}" font-size="11" transform="rotate(-90 12 {midy})" text-anchor="middle">{rows}</text>'
+        '</svg>',
         w=size + 70, h=size + 46, rows=rows, cols=cols, labels=labels, body=body,
         mid=60 + size / 2, h2=size + 42, midy=24 + size / 2,
     )
@@ -50,7 +51,7 @@ def distribution_svg(counts: list[int], label: str = "") -> SafeString:
             '<text x="{}" y="{}" text-anchor="middle" font-size="10">{}</text>'
             '<text x="{}" y="96" text-anchor="middle" font-size="11">{}</text>',
         [(10 + g * 36, 82 - 66 * n / top, 66 * n / top, 23 + g * 36, 78 - 66 * n / top, n, 23 + g * 36, g)
-         for g, n in zip(GRADES, counts)],
+         for g, n in zip(GRADES, counts, strict=True)],
     )
     return format_html('<svg class="chart" role="img" viewBox="0 0 160 100" width="160" height="100">'
                        '<title>{}</title>{}</svg>', label or "grade distribution", bars)
@@ -66,7 +67,7 @@ def probability_bars(distribution: list[float], label: str = "") -> SafeString:
         "", '<rect x="{}" y="{}" width="18" height="{}" fill="#1f6feb" fill-opacity="{}"><title>{}: {}%</title></rect>'
             '<text x="{}" y="44" text-anchor="middle" font-size="10">{}</text>',
         [(2 + g * 22, 32 - 30 * p, max(30 * p, 0.5), ".9" if g == top else ".35", g, round(100 * p), 11 + g * 22, g)
-         for g, p in zip(GRADES, distribution)],
+         for g, p in zip(GRADES, distribution, strict=True)],
     )
     return format_html('<svg class="chart bars" role="img" viewBox="0 0 90 46" width="90" height="46">'
                        '<title>{}</title>{}</svg>', label or "grade probabilities", bars)

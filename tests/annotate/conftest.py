@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,7 @@ from tests.factories import (
     UserFactory,
 )
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -30,15 +30,17 @@ def make_pairs(n: int, *, corpus=None, per_query: int = 5, prefix: str = "p") ->
     query = None
     for i in range(n):
         if i % per_query == 0:
-            query = QueryFactory(corpus=corpus, external_id=f"{prefix}q{i // per_query}", text=f"expense report policy {i // per_query}")
-        ids.append(PairFactory(query=query, document=DocumentFactory(corpus=corpus, external_id=f"{prefix}d{i}")).id)
+            query = QueryFactory(corpus=corpus, external_id=f"{prefix}q{i // per_query}",
+                                 text=f"expense report policy {i // per_query}")
+        document = DocumentFactory(corpus=corpus, external_id=f"{prefix}d{i}")
+        ids.append(PairFactory.create(query=query, document=document).id)
     return ids
 
 
 def make_annotators(n: int, *, benchmark=None, prefix: str = "ann") -> list:
     users = []
     for i in range(n):
-        user = UserFactory(username=f"{prefix}{i}")
+        user = UserFactory.create(username=f"{prefix}{i}")
         user.set_password("pw")
         user.save()
         user_role_set(user=user, role=ANNOTATOR)
@@ -55,7 +57,7 @@ def bench_factory(db):
         benchmark = benchmark_create(name=name, judgments_required=required, gold_rate=gold_rate, guidelines=guidelines)
         pair_ids = make_pairs(n + len(gold or {}) + calibration, per_query=per_query, prefix=name)
         regular, rest = pair_ids[:n], pair_ids[n:]
-        gold_map = dict(zip(rest[: len(gold or {})], (gold or {}).values()))
+        gold_map = dict(zip(rest[: len(gold or {})], (gold or {}).values(), strict=True))
         calibration_ids = rest[len(gold_map):]
         benchmark_items_add(benchmark=benchmark, pair_ids=calibration_ids + regular + list(gold_map),
                             gold=gold_map, calibration=calibration_ids)
@@ -84,11 +86,14 @@ def review_setup(bench_factory):
     student = LabelerFactory(name="student-x", role=Labeler.Role.STUDENT)
     teacher = LabelerFactory(name="teacher-x", role=Labeler.Role.TEACHER)
     pairs = {}
-    for (name, (grades, grade, expected, distribution)), item in zip(REVIEW_CASES.items(), items):
+    # The benchmark has one pair more than REVIEW_CASES: that one stays ungraded.
+    for (name, (grades, grade, expected, distribution)), item in zip(REVIEW_CASES.items(), items, strict=False):
         pairs[name] = item.pair
-        for person, g in zip(people, grades):
-            JudgmentFactory(pair=item.pair, annotator=person, grade=g, seconds=4.5, comment=f"{name} by {person.username}")
-        ModelLabelFactory(pair=item.pair, labeler=student, grade=grade, expected_grade=expected, distribution=distribution)
+        for person, g in zip(people, grades, strict=True):
+            JudgmentFactory(pair=item.pair, annotator=person, grade=g, seconds=4.5,
+                            comment=f"{name} by {person.username}")
+        ModelLabelFactory(pair=item.pair, labeler=student, grade=grade, expected_grade=expected,
+                          distribution=distribution)
         ModelLabelFactory(pair=item.pair, labeler=teacher, grade=min(grades), expected_grade=min(grades),
                           distribution=[float(g == min(grades)) for g in range(4)])
     # A disagreeing label on a pair nobody graded: not in the queue.

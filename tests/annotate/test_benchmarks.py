@@ -28,7 +28,7 @@ def labeled_run(db):
     grades = [0] * 40 + [1] * 12 + [2] * 6 + [3] * 2
     ModelLabel.objects.bulk_create([
         ModelLabel(pair_id=pid, labeler=labeler, grade=g, distribution=[0, 0, 0, 0], expected_grade=g)
-        for pid, g in zip(pair_ids, grades)
+        for pid, g in zip(pair_ids, grades, strict=True)
     ])
     return labeler, pair_ids
 
@@ -70,9 +70,10 @@ def test_benchmark_from_a_qrels_file_with_gold_and_calibration(tmp_path):
                              gold=4, calibration=2, gold_rate=0.2, guidelines="# Read me")
     assert bench.items.count() == 8
     assert (bench.regular_count, bench.gold_count, bench.calibration_count) == (2, 4, 2)
-    known = {i.pair.document.external_id: i.gold_grade for i in bench.items.exclude(gold_grade=None).select_related("pair__document")}
+    known = {i.pair.document.external_id: i.gold_grade
+             for i in bench.items.exclude(gold_grade=None).select_related("pair__document")}
     assert all(grade == int(doc[1:]) % 4 for doc, grade in known.items())  # the file's grades
-    assert len({g for g in known.values()}) == 4  # spread over the grades
+    assert len(set(known.values())) == 4  # spread over the grades
     # importing again changes nothing
     benchmark_import(name="from-qrels", corpus_name="acme", qrels_path=qrels, gold=4, calibration=2)
     assert BenchmarkItem.objects.filter(benchmark=bench).count() == 8
@@ -118,7 +119,8 @@ def test_markdown_shows_raw_html_as_text_and_drops_unsafe_links():
     html = markdown_safe("**ok** <img src=x onerror=alert(1)>\n\n[a](javascript:alert(1)) [b](java\tscript:x) "
                          "[c](https://example.com) [d](/relative)\n\n| k | v |\n|---|---|\n| `0` | no |")
     assert "<strong>ok</strong>" in html and "&lt;img" in html and "<img" not in html
-    assert "javascript" not in html.replace("&lt;", "") and 'href="https://example.com"' in html and 'href="/relative"' in html
+    assert "javascript" not in html.replace("&lt;", "")
+    assert 'href="https://example.com"' in html and 'href="/relative"' in html
     assert "<table>" in html
 
 

@@ -50,11 +50,12 @@ def pair_id(page) -> str | None:
     return page.eval_on_selector("#pair", "el => el.dataset.item || null")
 
 
-def wait_for_new_pair(page, previous: str) -> str:
+def wait_for_new_pair(page, previous: str | None) -> str | None:
     """Until another pair is on screen and has settled (the page takes keys again)."""
     page.wait_for_function(
         """prev => { const p = document.querySelector('#pair');
-                     return p && p.dataset.item !== prev && !document.documentElement.hasAttribute('data-grading-busy'); }""",
+                     return p && p.dataset.item !== prev
+                            && !document.documentElement.hasAttribute('data-grading-busy'); }""",
         arg=previous, timeout=20_000)
     return pair_id(page)
 
@@ -149,7 +150,8 @@ def test_a_new_annotator_grades_the_demo_by_keyboard(browser, live_server, setti
     assert (clicked.grade, clicked.input_method) == (2, "click")
 
     # Every pair the annotator graded is within its cap; they hold exactly the pair on screen.
-    assert list(Lease.objects.filter(annotator__username="annotator1").values_list("item_id", flat=True)) == [int(current)]
+    leased = Lease.objects.filter(annotator__username="annotator1").values_list("item_id", flat=True)
+    assert list(leased) == [int(current)]
     page.mouse.move(0, 0)
     page.screenshot(path=str(ARTIFACTS / "grading.png"))
     page.screenshot(path=str(ARTIFACTS / "grading-full.png"), full_page=True)

@@ -33,13 +33,15 @@ def postgresql_only(transactional_db):
 
 def _pairs(n: int) -> list[int]:
     corpus = Corpus.objects.create(name="race")
-    queries = Query.objects.bulk_create([Query(corpus=corpus, external_id=f"q{i}", text=f"query {i}") for i in range(n // 10)])
-    docs = Document.objects.bulk_create([Document(corpus=corpus, external_id=f"d{i}", text=f"text {i}") for i in range(n)])
+    queries = Query.objects.bulk_create([Query(corpus=corpus, external_id=f"q{i}", text=f"query {i}")
+                                         for i in range(n // 10)])
+    docs = Document.objects.bulk_create([Document(corpus=corpus, external_id=f"d{i}", text=f"text {i}")
+                                         for i in range(n)])
     pairs = Pair.objects.bulk_create([Pair(query=queries[i % len(queries)], document=d) for i, d in enumerate(docs)])
     return [p.id for p in pairs]
 
 
-def test_twenty_annotators_race_over_300_pairs(postgresql_only):
+def test_twenty_annotators_race_over_300_pairs(postgresql_only) -> None:
     bench = benchmark_create(name="race", judgments_required=REQUIRED, gold_rate=0.0)
     benchmark_items_add(benchmark=bench, pair_ids=_pairs(PAIRS))
     bench.refresh_from_db()
@@ -65,7 +67,7 @@ def test_twenty_annotators_race_over_300_pairs(postgresql_only):
                 created += result.created
                 if rng.random() < 0.1:  # a double submit changes nothing
                     assert not judgment_submit(benchmark=bench, annotator=user, item_id=lease.item.pk, grade=0).created
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             submitted[user.pk] = created
@@ -81,7 +83,8 @@ def test_twenty_annotators_race_over_300_pairs(postgresql_only):
 
     per_pair = dict(Judgment.objects.values("pair_id").annotate(n=Count("id"), people=Count("annotator", distinct=True))
                     .values_list("pair_id", "n"))
-    people = set(Judgment.objects.values("pair_id").annotate(p=Count("annotator", distinct=True)).values_list("p", flat=True))
+    people = set(Judgment.objects.values("pair_id").annotate(p=Count("annotator", distinct=True))
+                 .values_list("p", flat=True))
     assert len(per_pair) == PAIRS and set(per_pair.values()) == {REQUIRED}, "every pair exactly 3 judgments"
     assert people == {REQUIRED}, "by 3 different annotators"
     assert sum(submitted.values()) == Judgment.objects.count() == PAIRS * REQUIRED, "no judgment lost or extra"

@@ -91,7 +91,7 @@ def test_consensus_is_the_lower_median_and_skips_unjudged_pairs(corpus, tmp_path
     for docid, pair_grades in grades.items():
         pair = _pair(corpus, "q1", docid)
         BenchmarkItemFactory(benchmark=bench, pair=pair)
-        for user, grade in zip(users, pair_grades):
+        for user, grade in zip(users, pair_grades, strict=False):  # the first len(pair_grades) users
             JudgmentFactory(pair=pair, annotator=user, grade=grade)
     JudgmentFactory(pair=_pair(corpus, "q1", "outside"), annotator=users[0], grade=3)  # not in the benchmark
 
@@ -112,7 +112,7 @@ def test_consensus_is_the_lower_median_and_skips_unjudged_pairs(corpus, tmp_path
     ids=["none", "annotator-and-labeler", "annotator-and-consensus"],
 )
 def test_export_needs_exactly_one_source(judged, tmp_path, options):
-    with pytest.raises(CommandError, match="one of the arguments|not allowed with"):
+    with pytest.raises(CommandError, match=r"one of the arguments|not allowed with"):
         call_command("export_qrels", out=str(tmp_path / "x.txt"), **options)
     assert not (tmp_path / "x.txt").exists()
 

@@ -64,7 +64,7 @@ def test_overlap_fills_a_pair_before_the_next_and_never_over_the_cap(bench_facto
 def test_pairs_in_progress_come_first_and_nobody_grades_a_pair_twice(bench_factory):
     bench = bench_factory(n=6, required=3)
     a, b, c = make_annotators(3, benchmark=bench)
-    items = [i for i in BenchmarkItem.objects.filter(benchmark=bench).order_by("position")]
+    items = list(BenchmarkItem.objects.filter(benchmark=bench).order_by("position"))
     # a grades the first three pairs
     for expected in items[:3]:
         assert take(bench, a) == expected
@@ -195,7 +195,7 @@ def test_only_the_last_ten_grades_can_be_changed(bench_factory):
         judgment_regrade(benchmark=bench, annotator=a, judgment_id=oldest.pk, grade=3)
     changed = judgment_regrade(benchmark=bench, annotator=a, judgment_id=recent[-1].pk, grade=3)
     assert changed.grade == 3
-    assert list(judgments_recent(benchmark=bench, annotator=a))[0].pk == changed.pk
+    assert next(iter(judgments_recent(benchmark=bench, annotator=a))).pk == changed.pk
     other = UserFactory(username="someone-else")
     with pytest.raises(NotEditable):
         judgment_regrade(benchmark=bench, annotator=other, judgment_id=changed.pk, grade=0)

@@ -50,8 +50,9 @@ def test_the_queue_puts_a_confident_model_far_from_the_people_first(review_setup
 
 @pytest.mark.django_db
 def test_mode_any_also_holds_pairs_where_one_annotator_disagrees(review_setup):
-    ann0, ann1, ann2 = review_setup["people"]
-    assert queue(review_setup, mode=ANY) == ["far", "sure", "unsure", "split"]  # "split": median 2 = model, but 1 and 3 differ
+    ann0, ann1, _ann2 = review_setup["people"]
+    # "split": median 2 = model, but 1 and 3 differ
+    assert queue(review_setup, mode=ANY) == ["far", "sure", "unsure", "split"]
     # With an annotator, the disagreement is with them: ann1 gave "split" the model's grade.
     assert "split" not in queue(review_setup, mode=ANY, annotator=ann1)
     assert "split" in queue(review_setup, mode=ANY, annotator=ann0)
@@ -80,10 +81,11 @@ def test_a_decided_pair_leaves_the_queue_and_the_evidence_shows_everything(revie
     assert queue(review_setup) == ["sure", "unsure"]
     evidence = pair_evidence(pair_id=review_setup["pairs"]["sure"].id, labeler=review_setup["student"])
     assert [(j.annotator.username, j.grade, j.seconds, j.comment) for j in evidence.judgments] == [
-        (p.username, g, 4.5, f"sure by {p.username}") for p, g in zip(review_setup["people"], [2, 2, 3])]
+        (p.username, g, 4.5, f"sure by {p.username}") for p, g in zip(review_setup["people"], [2, 2, 3], strict=True)]
     assert evidence.model.distribution == [0.7, 0.2, 0.1, 0.0]
     assert [t.labeler.name for t in evidence.teachers] == ["teacher-x"]
-    assert list(review_labelers(benchmark=review_setup["benchmark"])) == [review_setup["student"], review_setup["teacher"]]
+    assert list(review_labelers(benchmark=review_setup["benchmark"])) == [
+        review_setup["student"], review_setup["teacher"]]
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -94,7 +96,8 @@ def test_each_action_sets_the_consensus_and_logs_who_when_before_and_after(revie
     take = decide(review_setup, "sure", "take_model")
     other = decide(review_setup, "unsure", "set_grade", grade=2)
     ambiguous = decide(review_setup, "split", "ambiguous")
-    rows = [(d.action, d.before_grade, d.before_ambiguous, d.after_grade, d.after_ambiguous, d.human_grade, d.model_grade)
+    rows = [(d.action, d.before_grade, d.before_ambiguous, d.after_grade, d.after_ambiguous, d.human_grade,
+             d.model_grade)
             for d in (keep, take, other, ambiguous)]
     assert rows == [
         ("keep_human", 0, False, 0, False, 0, 3),
@@ -127,11 +130,12 @@ def test_a_decision_is_refused_when_it_cannot_be_made(review_setup, bench_factor
                             action="keep_human")
     unjudged = other.items.get().pair
     with pytest.raises(ReviewError, match="Nobody graded"):
-        adjudication_decide(benchmark=other, pair_id=unjudged.id, reviewer=review_setup["reviewer"], action="keep_human")
+        adjudication_decide(benchmark=other, pair_id=unjudged.id, reviewer=review_setup["reviewer"],
+                            action="keep_human")
     JudgmentFactory(pair=unjudged, grade=1)
     with pytest.raises(ReviewError, match="no grade"):
-        adjudication_decide(benchmark=other, pair_id=unjudged.id, reviewer=review_setup["reviewer"], action="take_model",
-                            labeler=review_setup["student"])
+        adjudication_decide(benchmark=other, pair_id=unjudged.id, reviewer=review_setup["reviewer"],
+                            action="take_model", labeler=review_setup["student"])
     assert not ReviewDecision.objects.exists() and not Adjudication.objects.exists()
 
 

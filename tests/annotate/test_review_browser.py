@@ -36,7 +36,7 @@ def _demo_after_a_run():
     human, model = {}, {}
     for i, item in enumerate(items):
         a, b = i % 4, (i + 1) % 4
-        for person, grade in zip(people, (a, a, b)):
+        for person, grade in zip(people, (a, a, b), strict=True):
             Judgment.objects.create(pair=item.pair, annotator=person, grade=grade, seconds=3.0 + i)
         human[item.pair_id], model[item.pair_id] = a, (i + 2) % 4
         confidence = 0.95 - 0.05 * i

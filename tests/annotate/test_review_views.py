@@ -35,8 +35,8 @@ def test_an_annotator_gets_403_on_every_review_page(client, review_setup, method
     annotator = review_setup["people"][0]  # a member of the benchmark, with the annotator role
     client.force_login(annotator)
     bench = review_setup["benchmark"]
-    response = getattr(client, method)(url(name, bench), {"pair": review_setup["pairs"]["far"].id, "action": "keep_human"}
-                                       if method == "post" else {})
+    data = {"pair": review_setup["pairs"]["far"].id, "action": "keep_human"} if method == "post" else {}
+    response = getattr(client, method)(url(name, bench), data)
     assert response.status_code == 403
     assert not ReviewDecision.objects.exists() and not Adjudication.objects.exists()
 
@@ -73,7 +73,8 @@ def test_a_decision_by_htmx_answers_the_next_disagreement(reviewer_client, revie
     assert shown_pair(response) == pairs["sure"].id
     assert '<strong id="remaining">2</strong>' in response.content.decode()
     adjudication = Adjudication.objects.get(pair=pairs["far"])
-    assert (adjudication.grade, adjudication.comment, adjudication.decided_by) == (3, "the model is right", review_setup["reviewer"])
+    assert (adjudication.grade, adjudication.comment, adjudication.decided_by) == (
+        3, "the model is right", review_setup["reviewer"])
     assert ReviewDecision.objects.get().labeler == review_setup["student"]  # the model in the URL's choices
 
 

@@ -47,7 +47,8 @@ def current_item(response) -> BenchmarkItem | None:
 @pytest.mark.django_db
 def test_the_three_roles_exist_with_their_permissions():
     roles_ensure()  # idempotent, and already run by migrate
-    groups = {g.name: {f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.all()} for g in Group.objects.all()}
+    groups = {g.name: {f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.all()}
+              for g in Group.objects.all()}
     assert {"annotate.grade_benchmark"} == groups[ANNOTATOR]
     assert {"annotate.grade_benchmark", "annotate.view_all_benchmarks", "annotate.review_pair"} <= groups[REVIEWER]
     assert "annotate.change_benchmark" not in groups[REVIEWER]
@@ -167,7 +168,8 @@ def test_the_page_shows_query_document_metadata_and_escaped_highlighted_text(cli
 @pytest.mark.django_db
 def test_htmx_grading_swaps_in_the_next_pair_and_stores_the_input_method(client, bench, annotator):
     first = current_item(client.get(url("grade", bench)))
-    response = client.post(url("grade", bench), {"item": first.pk, "grade": 3, "input_method": "key", "comment": "clear"}, **HTMX)
+    response = client.post(url("grade", bench),
+                           {"item": first.pk, "grade": 3, "input_method": "key", "comment": "clear"}, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="pair"') and "<html" not in html
@@ -209,7 +211,8 @@ def test_skip_undo_and_regrade_through_the_page(client, bench, annotator):
     # The recent list: the pair's query and document, the new grade pressed, its regrade form.
     page, document = response.content.decode(), judgment.pair.document
     assert f'<span class="recent-query">{escape(truncatechars(judgment.pair.query.text, 48))}</span>' in page
-    assert f'<span class="recent-doc">{escape(truncatechars(document.title or document.external_id, 48))}</span>' in page
+    doc_title = escape(truncatechars(document.title or document.external_id, 48))
+    assert f'<span class="recent-doc">{doc_title}</span>' in page
     regrade_form = page[page.index(f'action="{url("regrade", bench, judgment.pk)}"'):]
     assert re.search(r'value="3"[^>]*class="mini grade-3 current"\s*aria-pressed="true"', regrade_form[:2000])
     other = JudgmentFactory(annotator=UserFactory(username="stranger"), grade=1)
@@ -278,5 +281,6 @@ def test_admin_pages_for_the_new_models_render(admin_client, bench_factory):
     for model in ("benchmark", "benchmarkitem", "membership", "lease", "skip"):
         assert admin_client.get(f"/admin/annotate/{model}/").status_code == 200, model
     assert admin_client.get(f"/admin/annotate/benchmark/{bench.pk}/change/").status_code == 200
-    response = admin_client.post("/admin/annotate/benchmark/", {"action": "refresh_counts", "_selected_action": [bench.pk]})
+    response = admin_client.post("/admin/annotate/benchmark/",
+                                 {"action": "refresh_counts", "_selected_action": [bench.pk]})
     assert response.status_code == 302

@@ -22,7 +22,7 @@ def test_bm25s_gives_rank_bm25s_top_k_and_scores(demo_texts):
     engine = BM25Index(demo_texts)
     hits, scores = engine.search(queries, k=10)
     reference = BM25Okapi([tokenize(t) for t in demo_texts], k1=K1, b=B, epsilon=0)
-    for query, row, row_scores in zip(queries, hits, scores):
+    for query, row, row_scores in zip(queries, hits, scores, strict=True):
         expected = reference.get_scores(tokenize(query))
         top = np.argsort(-expected, kind="stable")[:10]
         matched = expected[top] > 0  # documents that share no term with the query tie at 0

@@ -86,16 +86,17 @@ def test_two_fold_reproduction(dl19_dir, tmp_path, settings):
         assert student.model_ref == fold["model_dir"]
         student_pairs = set(ModelLabel.objects.filter(labeler=student).values_list("pair_id", flat=True))
         assert len(student_pairs) == fold["test_pairs"]
-        assert set(ModelLabel.objects.filter(labeler=student).values_list("pair__query__external_id", flat=True)) == test
-        assert ModelLabel.objects.filter(labeler__name="llama3-70b-4prompts", pair_id__in=student_pairs).count() == len(student_pairs)
+        labeled = ModelLabel.objects.filter(labeler=student).values_list("pair__query__external_id", flat=True)
+        assert set(labeled) == test
+        teacher_labels = ModelLabel.objects.filter(labeler__name="llama3-70b-4prompts", pair_id__in=student_pairs)
+        assert teacher_labels.count() == len(student_pairs)
         for role in ("teacher", "student"):
             assert fold[role]["n_pairs"] == fold["test_pairs"] and fold[role]["n_queries"] == len(test)
 
         # No NIST grade entered training: every training target is the teacher's grade, of a
         # training query's pair, and they are not the NIST grades.
-        rows = [line.split("\t") for line in
-                (tmp_path / "models" / "students" / "dl19" / "llama3-70b-4prompts" / fold["split"] / TRAINING_PAIRS_FILE)
-                .read_text().splitlines()[1:]]
+        student_dir = tmp_path / "models" / "students" / "dl19" / "llama3-70b-4prompts" / fold["split"]
+        rows = [line.split("\t") for line in (student_dir / TRAINING_PAIRS_FILE).read_text().splitlines()[1:]]
         assert len(rows) == fold["train_pairs"] + fold["validation_pairs"] == 3 * 12
         per_query = defaultdict(int)
         for qid, docid, _, target in rows:
@@ -114,7 +115,8 @@ def test_held_out_queries_from_a_file(dl19_dir, tmp_path, settings):
     queries = tmp_path / "test-queries.txt"
     queries.write_text("19335\n47923\n")
     out = tmp_path / "dl19.json"
-    call_command("dl19_distill", "--data", str(dl19_dir), "--teacher-run", str(dl19_dir / "run-llama3-70b-4prompts.txt"),
+    call_command("dl19_distill", "--data", str(dl19_dir),
+                 "--teacher-run", str(dl19_dir / "run-llama3-70b-4prompts.txt"),
                  "--test-queries", str(queries), "--json", str(out), *REDUCED)
     report = json.loads(out.read_text())
     assert "folds" not in report and report["split"] == "heldout"

@@ -46,7 +46,7 @@ def reviewed(db):
     benchmark = Benchmark.objects.create(name="bench")
     benchmark_items_add(benchmark=benchmark, pair_ids=[p.id for p in pairs])
     for person in (UserFactory(username="ann1"), UserFactory(username="ann2")):
-        for pair, grade in zip(pairs, HUMAN):
+        for pair, grade in zip(pairs, HUMAN, strict=True):
             JudgmentFactory(pair=pair, annotator=person, grade=grade)
     reviewer = UserFactory(username="rev")
     user_role_set(user=reviewer, role=REVIEWER)
@@ -62,7 +62,8 @@ def reviewed(db):
 @pytest.mark.django_db
 def test_the_next_round_copies_the_run_and_the_decisions(reviewed):
     run = run_next_round(previous=reviewed.previous, enqueue=False)
-    assert (run.name, run.corpus, run.benchmark, run.status) == ("first · round 2", reviewed.corpus, reviewed.benchmark, "queued")
+    assert (run.name, run.corpus, run.benchmark, run.status) == (
+        "first · round 2", reviewed.corpus, reviewed.benchmark, "queued")
     assert run.config["train"]["epochs"] == 3 and run.config["teacher"] == "teacher-x"
     assert run.config["next_round"] == {"previous_run": reviewed.previous.id, "round": 2, "base_name": "first"}
     assert run.config["adjudicated"] == {"benchmark": "bench", "grades": [[reviewed.pairs[0].id, 1]],
@@ -95,8 +96,9 @@ def test_training_uses_the_reviewers_grade_in_place_of_the_teachers(reviewed, mo
     Query.objects.filter(id__in=[reviewed.pairs[i].query_id for i in (0, 5)]).update(batch=run_batch(run))
     for i in (0, 5):
         ModelLabelFactory(pair=reviewed.pairs[i], labeler=reviewed.teacher, grade=3, distribution=one_hot(3))
-    decided = adjudication_decide(benchmark=reviewed.benchmark, pair_id=reviewed.pairs[3].id, reviewer=reviewed.reviewer,
-                                  action="set_grade", grade=0)  # after the launch: not in this round
+    # decided after the launch: not in this round
+    decided = adjudication_decide(benchmark=reviewed.benchmark, pair_id=reviewed.pairs[3].id,
+                                  reviewer=reviewed.reviewer, action="set_grade", grade=0)
     assert decided.after_grade == 0
 
     seen = {}
@@ -126,7 +128,8 @@ def test_decided_pairs_the_teacher_never_saw_are_always_trained_on(reviewed):
     assert targets.reviewed == [(reviewed.pairs[0].id, reviewed.pairs[0].query_id, 1)]
     assert (targets.from_reviewers, targets.ambiguous_dropped) == (1, 0)
     plain = Run.objects.create(name="plain", corpus=reviewed.corpus, config=config_merge({}))
-    assert training_targets(run=plain, teacher_labels=[(own.id, own.query_id, 2)]).run_pairs == [(own.id, own.query_id, 2)]
+    targets = training_targets(run=plain, teacher_labels=[(own.id, own.query_id, 2)])
+    assert targets.run_pairs == [(own.id, own.query_id, 2)]
 
 
 @pytest.mark.django_db
@@ -135,8 +138,9 @@ def test_the_report_shows_the_agreement_before_and_after(reviewed, client):
     for name, grades in ((student_name(reviewed.previous.id), BEFORE), (student_name(run.id), AFTER),
                          (reviewed.teacher.name, HUMAN)):
         labeler = LabelerFactory(name=name)
-        for pair, grade in zip(reviewed.pairs, grades):
-            ModelLabelFactory(pair=pair, labeler=labeler, grade=grade, expected_grade=grade, distribution=one_hot(grade))
+        for pair, grade in zip(reviewed.pairs, grades, strict=True):
+            ModelLabelFactory(pair=pair, labeler=labeler, grade=grade, expected_grade=grade,
+                              distribution=one_hot(grade))
 
     run_evaluate(run)
 

@@ -74,7 +74,7 @@ def test_a_worker_killed_while_teaching_is_resumed_without_duplicates(demo, cele
     first_gpu = celery_worker_process(queues="gpu")
     config = {**TINY, "synthesize": {"seed_documents": 8, "queries_per_document": 1}}
     run = run_launch(name="killed", corpus=demo.items.first().pair.query.corpus, benchmark=demo, config=config)
-    run = _wait(run, lambda r: r.stage == "teach" and 2 <= r.progress.get("teach", {}).get("done", 0))
+    run = _wait(run, lambda r: r.stage == "teach" and r.progress.get("teach", {}).get("done", 0) >= 2)
     assert run.stage == "teach" and run.status == Run.Status.RUNNING, run.log
     first_gpu.kill()
     labeled_at_kill = ModelLabel.objects.filter(pair__query__batch=run_batch(run)).count()

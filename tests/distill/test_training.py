@@ -34,7 +34,8 @@ def dl19_teacher_examples(dl19_dir, *, queries: int, per_query: int) -> list[Tra
         by_query[qid].append((docid, int(grade)))
     chosen = {qid: rows[:per_query] for qid, rows in sorted(by_query.items())[:queries]}
     inputs = dl19_pair_inputs(dl19_dir, [(qid, docid) for qid, rows in chosen.items() for docid, _ in rows])
-    return [TrainExample(pair=inputs[qid, docid], target=grade) for qid, rows in chosen.items() for docid, grade in rows]
+    return [TrainExample(pair=inputs[qid, docid], target=grade)
+            for qid, rows in chosen.items() for docid, grade in rows]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_targets_are_grades_or_distributions():
     assert TrainExample(pair=pair, target=2).distribution == [0.0, 0.0, 1.0, 0.0]
     assert TrainExample(pair=pair, target=[1, 1, 2, 0]).distribution == [0.25, 0.25, 0.5, 0.0]
     with pytest.raises(ValueError):
-        TrainExample(pair=pair, target=[1, 0]).distribution
+        _ = TrainExample(pair=pair, target=[1, 0]).distribution
 
 
 def test_thresholds_reproduce_the_teacher_grade_distribution():
@@ -126,11 +127,12 @@ def test_the_saved_folder_serves_what_was_trained(split, trained):
     # The backend reproduces the trainer's own outputs, and two loads batching differently give
     # the same labels (to float rounding: a matmul's kernel depends on its row count).
     np.testing.assert_allclose(expected, trained.validation_expected, atol=1e-5)
-    assert [l.grade for l in first] == [l.grade for l in again]
-    np.testing.assert_allclose([l.distribution for l in first], [l.distribution for l in again], atol=1e-5)
+    assert [label.grade for label in first] == [label.grade for label in again]
+    np.testing.assert_allclose([label.distribution for label in first], [label.distribution for label in again],
+                               atol=1e-5)
     # Grades come from the calibrated thresholds on the expected grade.
-    assert [l.grade for l in first] == grades_from_thresholds(expected, trained.thresholds).tolist()
-    np.testing.assert_allclose([sum(l.distribution) for l in first], 1, atol=1e-5)
+    assert [label.grade for label in first] == grades_from_thresholds(expected, trained.thresholds).tolist()
+    np.testing.assert_allclose([sum(label.distribution) for label in first], 1, atol=1e-5)
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch-bf16", "onnx-int8"])
@@ -143,7 +145,7 @@ def test_the_saved_folder_serves_on_every_runtime(split, trained, runtime, setti
     error = np.abs(expected - trained.validation_expected)
     # fp32 ONNX is the same model; bf16 rounds; int8's per-batch scales move it most.
     assert error.max() < {"onnx": 1e-4, "torch-bf16": 0.05, "onnx-int8": 0.3}[runtime]
-    assert [l.grade for l in fast] == grades_from_thresholds(expected, trained.thresholds).tolist()
+    assert [label.grade for label in fast] == grades_from_thresholds(expected, trained.thresholds).tolist()
     if runtime.startswith("onnx"):  # two graphs, the cross-encoder and the similarity encoder
         assert len(list((settings.MODEL_DIR / "onnx").glob("*/model.onnx"))) == 2
 

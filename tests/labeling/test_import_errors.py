@@ -3,16 +3,17 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models import Model
 
 from labeling.importers import ImportFileError, documents_import, qrels_import, queries_import
 from labeling.models import Corpus, Document, Judgment, Labeler, ModelLabel, Pair, Query
 from tests.factories import CorpusFactory, DocumentFactory, LabelerFactory, QueryFactory
 
-MODELS = [Corpus, Document, Query, Pair, Judgment, ModelLabel, Labeler, get_user_model()]
+MODELS: list[type[Model]] = [Corpus, Document, Query, Pair, Judgment, ModelLabel, Labeler, get_user_model()]
 
 
 def _counts() -> dict[str, int]:
-    return {model.__name__: model.objects.count() for model in MODELS}
+    return {model.__name__: model._default_manager.count() for model in MODELS}
 
 
 @pytest.fixture
@@ -63,7 +64,8 @@ CASES = {
         "documents", 4, "text", "3 columns",
     ),
     "NUL in text": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "a\\u0000b"}\n', "documents", 2, "text", "NUL"),
-    "NUL in extra": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "note": ["\\u0000"]}\n', "documents", 2, "note", "NUL"),
+    "NUL in extra": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "note": ["\\u0000"]}\n', "documents", 2,
+                     "note", "NUL"),
     "CSV invalid UTF-8": ("docs.csv", b"id,text\nnew-1,ok\nn2,caf\xe9\n", "documents", 3, None, "UTF-8"),
     "CSV no text column": ("docs.csv", b"id,title\nnew-1,T\n", "documents", 2, "text", "missing"),
     "TSV short row": ("docs.tsv", b"id\ttext\nnew-1\tok\nn2\n", "documents", 3, "text", "2 columns"),

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_labels_the_dl19_sample(local_lm, local_lm_labels, dl19_sample_pairs):
     assert_valid_labels(local_lm_labels, 50)
     assert local_lm.prompt_version == prompt_load("grade-v1").version
-    for pair, label in zip(dl19_sample_pairs, local_lm_labels):
+    for pair, label in zip(dl19_sample_pairs, local_lm_labels, strict=True):
         assert label.tokens_in == len(local_lm.encode(local_lm.prompt_text(pair)))
         assert label.latency_ms > 0
         assert 0 < label.extra["grade_mass"] <= 1

@@ -30,7 +30,7 @@ class ScriptedServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, script):
+    def __init__(self, script) -> None:
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
         self.script = script
         self.requests: list[dict] = []
@@ -88,7 +88,7 @@ def chat_reply(content: str, top: dict | None = None, usage=(120, 1)) -> dict:
     """An OpenAI chat completion; top: the first token's top logprobs ({token: logprob})."""
     logprobs = None
     if top is not None:
-        best = max(top, key=top.get)
+        best = max(top, key=top.__getitem__)
         tops = [{"token": t, "logprob": lp} for t, lp in top.items()]
         logprobs = {"content": [{"token": best, "logprob": top[best], "top_logprobs": tops}]}
     return {
@@ -97,7 +97,7 @@ def chat_reply(content: str, top: dict | None = None, usage=(120, 1)) -> dict:
     }
 
 
-OK = (200, chat_reply("2", {"2": -0.2, "3": -2.0, "1": -3.0}), {}, 0)
+OK: tuple[int, dict, dict, float] = (200, chat_reply("2", {"2": -0.2, "3": -2.0, "1": -3.0}), {}, 0)
 
 
 def backend_for(server, **params) -> OpenAIBackend:
@@ -148,13 +148,17 @@ def test_retries_a_timeout(dl19_sample_pairs):
 
 
 def test_gives_up_after_max_retries_and_never_retries_a_bad_request(dl19_sample_pairs):
-    with scripted(lambda n, body: (503, {"error": {"message": "down"}}, {}, 0)) as server:
-        with pytest.raises(OpenAIError, match="503: down"):
-            backend_for(server, max_retries=2).label(dl19_sample_pairs[:1])
+    with (
+        scripted(lambda n, body: (503, {"error": {"message": "down"}}, {}, 0)) as server,
+        pytest.raises(OpenAIError, match="503: down"),
+    ):
+        backend_for(server, max_retries=2).label(dl19_sample_pairs[:1])
     assert len(server.requests) == 3
-    with scripted(lambda n, body: (400, {"error": {"message": "bad field"}}, {}, 0)) as server:
-        with pytest.raises(OpenAIError, match="400: bad field"):
-            backend_for(server).label(dl19_sample_pairs[:1])
+    with (
+        scripted(lambda n, body: (400, {"error": {"message": "bad field"}}, {}, 0)) as server,
+        pytest.raises(OpenAIError, match="400: bad field"),
+    ):
+        backend_for(server).label(dl19_sample_pairs[:1])
     assert len(server.requests) == 1
 
 
@@ -191,9 +195,11 @@ def test_reads_the_grade_where_the_reply_writes_it(dl19_sample_pairs):
 
 def test_an_unparseable_reply_fails_loudly(dl19_sample_pairs):
     reply = chat_reply("I cannot judge this.")
-    with scripted(lambda n, body: (200, reply, {}, 0)) as server:
-        with pytest.raises(UnparseableReply, match="cannot judge"):
-            backend_for(server, continue_prefix=False).label(dl19_sample_pairs[:1])
+    with (
+        scripted(lambda n, body: (200, reply, {}, 0)) as server,
+        pytest.raises(UnparseableReply, match="cannot judge"),
+    ):
+        backend_for(server, continue_prefix=False).label(dl19_sample_pairs[:1])
 
 
 def test_concurrency_is_bounded_and_order_kept(dl19_sample_pairs):
@@ -201,7 +207,7 @@ def test_concurrency_is_bounded_and_order_kept(dl19_sample_pairs):
     expected = [i % 4 for i in range(8)]
 
     def script(n, body):  # each reply grades by the pair's position, so order can be checked
-        grade = next(g for pair, g in zip(pairs, expected) if pair.text in body["messages"][1]["content"])
+        grade = next(g for pair, g in zip(pairs, expected, strict=True) if pair.text in body["messages"][1]["content"])
         return 200, chat_reply(str(grade), {str(grade): -0.1}), {}, 0.2
 
     with scripted(script) as server:
@@ -234,25 +240,24 @@ def test_api_key_comes_from_the_named_environment_variable(dl19_sample_pairs, mo
 def serve_openai(tmp_path_factory):
     """`manage.py serve_openai` with SmolLM2 as a subprocess on a free loopback port."""
     log_path = tmp_path_factory.mktemp("serve_openai") / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve_openai", "--model", SMOLLM2, "--port", "0", "--device", "cpu"],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base_url = _wait_for_server(proc, log_path)
-        yield base_url
-    finally:
-        proc.terminate()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve_openai", "--model", SMOLLM2, "--port", "0", "--device", "cpu"],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            base_url = _wait_for_server(proc, log_path)
+            yield base_url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _wait_for_server(proc, log_path, timeout=120) -> str:
@@ -276,7 +281,7 @@ def test_same_grades_as_the_local_lm_on_the_dl19_sample(serve_openai, local_lm_l
     labels = backend.label(dl19_sample_pairs)
     backend.close()
     assert_valid_labels(labels, 50)
-    for label, local in zip(labels, local_lm_labels):
+    for label, local in zip(labels, local_lm_labels, strict=True):
         assert label.grade == local.grade
         assert label.distribution == pytest.approx(local.distribution, abs=2e-3)
         assert label.tokens_in == local.tokens_in  # the server saw exactly the local LM's prompt
@@ -288,7 +293,7 @@ def test_completions_api_and_the_reply_fallback_match_the_local_lm(serve_openai,
     pairs, local = dl19_sample_pairs[:10:3], local_lm_labels[:10:3]
     budget = {"tokenizer": SMOLLM2, "max_doc_tokens": 256}
     completions = OpenAIBackend(SMOLLM2, base_url=serve_openai, api="completions", **budget)
-    for label, ref in zip(completions.label(pairs), local):
+    for label, ref in zip(completions.label(pairs), local, strict=True):
         assert label.distribution == pytest.approx(ref.distribution, abs=2e-3)
     # No logprobs: the server's greedy reply after "Grade: " is parsed (SmolLM2 writes a digit).
     no_logprobs = OpenAIBackend(SMOLLM2, base_url=serve_openai, logprobs=False, **budget)

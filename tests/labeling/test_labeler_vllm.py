@@ -33,7 +33,7 @@ def test_labels_the_dl19_sample_like_the_local_lm(vllm_backend, local_lm, local_
     assert [label.tokens_in for label in labels] == [label.tokens_in for label in local_lm_labels]
     distance = np.abs(np.array([a.distribution for a in labels]) - [b.distribution for b in local_lm_labels])
     assert distance.max() < 0.02  # GPU kernels differ from CPU ones; grades only flip on near ties
-    agree = np.mean([a.grade == b.grade for a, b in zip(labels, local_lm_labels)])
+    agree = np.mean([a.grade == b.grade for a, b in zip(labels, local_lm_labels, strict=True)])
     assert agree >= 0.95
 
 

@@ -10,7 +10,8 @@ from tests.factories import LabelerFactory, PairFactory, QueryFactory
 
 
 def _run_file(tmp_path, pairs, grade_of=lambda i: i % 4, skip=()):
-    lines = [f"{p.query.external_id} 0 {p.document.external_id} {grade_of(i)}" for i, p in enumerate(pairs) if i not in skip]
+    lines = [f"{p.query.external_id} 0 {p.document.external_id} {grade_of(i)}"
+             for i, p in enumerate(pairs) if i not in skip]
     path = tmp_path / "run.txt"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -87,7 +88,8 @@ def test_agreement_command_reproduces_the_dl19_figures(dl19_dir, tmp_path):
     call_command("import_documents", str(dl19_dir / "passages.jsonl"), corpus="dl19")
     call_command("import_queries", str(dl19_dir / "queries.tsv"), corpus="dl19")
     call_command("import_qrels", str(dl19_dir / "qrels-nist.txt"), corpus="dl19", annotator="nist")
-    call_command("import_qrels", str(dl19_dir / "run-llama3-70b-4prompts.txt"), corpus="dl19", labeler="llama3-70b-4prompts")
+    call_command("import_qrels", str(dl19_dir / "run-llama3-70b-4prompts.txt"), corpus="dl19",
+                 labeler="llama3-70b-4prompts")
     out = tmp_path / "agreement.json"
     call_command("agreement", labeler="llama3-70b-4prompts", annotator="nist", json=str(out))
     import json

@@ -68,8 +68,10 @@ def _read_grades(path):
 @pytest.mark.parametrize(
     "run, figures",
     [
-        ("run-llama3-70b-4prompts.txt", {"accuracy": 0.375, "kappa": 0.167, "quadratic_kappa": 0.461, "alpha_ordinal": 0.391}),
-        ("run-flant5-large-4prompts.txt", {"accuracy": 0.479, "kappa": 0.227, "quadratic_kappa": 0.448, "alpha_ordinal": 0.452}),
+        ("run-llama3-70b-4prompts.txt",
+         {"accuracy": 0.375, "kappa": 0.167, "quadratic_kappa": 0.461, "alpha_ordinal": 0.391}),
+        ("run-flant5-large-4prompts.txt",
+         {"accuracy": 0.479, "kappa": 0.227, "quadratic_kappa": 0.448, "alpha_ordinal": 0.452}),
     ],
 )
 def test_dl19_recorded_runs_reproduce_the_published_agreement(dl19_dir, run, figures):

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         sample = parser.add_argument_group("stratified sample of a run")
         sample.add_argument("--labeler")
         sample.add_argument("--n", type=int)
-        sample.add_argument("--scope", default="{}", help='Pair filter lookups as JSON, e.g. {"query__corpus__name": "acme"}.')
+        sample.add_argument("--scope", default="{}",
+                            help='Pair filter lookups as JSON, e.g. {"query__corpus__name": "acme"}.')
 
     def handle(self, *, name, title, guidelines, required, gold_rate, seed, corpus, qrels, gold, calibration,
                labeler, n, scope, **options):

@@ -1,12 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Benchmark
-from labeling.models import Corpus
-
 from distill.config import DEFAULTS
 from distill.models import Run
 from distill.runs import run_launch, run_stage_execute
 from distill.stages import SERVICES
+from labeling.models import Corpus
 
 
 class Command(BaseCommand):

@@ -55,7 +55,8 @@ class Command(BaseCommand):
         self.stdout.write(f"\n{title}\n{'':>18}  {'teacher':>8}  {'student':>8}")
         for key in HEADLINE:
             self.stdout.write(f"{key:>18}  {report['teacher'][key]:8.3f}  {report['student'][key]:8.3f}")
-        self.stdout.write(f"student {report['student_pairs_per_s']:.1f} pairs/s, trained in {report['train_seconds']:.0f} s")
+        self.stdout.write(f"student {report['student_pairs_per_s']:.1f} pairs/s,"
+                          f" trained in {report['train_seconds']:.0f} s")
 
 
 def _finite(value):

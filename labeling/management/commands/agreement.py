@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from labeling.agreement import agreement_compute, annotator_get, labeler_get
 from labeling.management.scope import pair_scope
 
-HEADLINE = ["n_pairs", "accuracy", "kappa", "linear_kappa", "quadratic_kappa", "alpha_ordinal", "ndcg@10", "pairwise_accuracy"]
+HEADLINE = ["n_pairs", "accuracy", "kappa", "linear_kappa", "quadratic_kappa", "alpha_ordinal", "ndcg@10",
+            "pairwise_accuracy"]
 
 
 class Command(BaseCommand):
