@@ -30,7 +30,7 @@ def _labeling_stage(run: Run, stage: str, labeler: Labeler, scope: dict, key: st
     job = LabelingJob.objects.filter(id=entry.get(key)).first()
     if job is None:
         job = labeling_job_create(labeler=labeler, scope=scope, description=f"{run.name}: {stage}",
-                                  batch_size=batch_size, enqueue=False)
+                                  batch_size=batch_size, enqueue=False, gated=False)  # a run's own stages
         stage_progress(run.id, stage, done=entry.get("done", 0), total=entry.get("total", job.total),
                        extra={key: job.id})
 

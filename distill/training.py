@@ -2,7 +2,7 @@
 
 The student reads (query, document) the way CrossEncoderBackend serves it (the same
 tokenization, truncation and padding), and is saved as a folder that backend loads
-(labeling.labelers.cross_encoder, "Distilled students").
+(its format: labeling.labelers.student_format).
 
 Two heads (params["head"]):
 - "hybrid" (default): s = scale * cos + bias + r. cos is the base sentence encoder's cosine of
@@ -31,7 +31,6 @@ GPU where there is one (params["device"]), in bf16 autocast; on CPUs in fp32.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import random
@@ -44,20 +43,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
+from labeling.calibration import grade_thresholds, grades_from_thresholds
 from labeling.grades import GRADES
 from labeling.labelers.base import PairInput, device_resolve, sdpa_without_cudnn
-from labeling.labelers.cross_encoder import (
+from labeling.labelers.cross_encoder import batch_tensors, pairs_encode, rows_pad
+from labeling.labelers.student_format import (
     SIMILARITY_DIR,
     STUDENT_FILE,
-    STUDENT_FORMAT,
-    batch_tensors,
     ordinal_log_probs,
     pair_cosine,
-    pairs_encode,
-    rows_pad,
     student_config,
+    student_config_write,
     student_score,
 )
 from labeling.metrics import agreement_report
@@ -170,8 +167,8 @@ def student_train(
     rng = random.Random(p["seed"])
 
     model = _Student.from_base(model_path(base_model), head=p["head"]).to(device_resolve(p["device"]))
-    train = _Encoded(model, examples, p)
-    val = _Encoded(model, validation, p) if validation else None
+    train = _Encoded(model, _rows(model, examples, p))
+    val = _Encoded(model, _rows(model, validation, p)) if validation else None
     model.initialise(train.sample(p["calibration_pairs"], rng))
 
     steps_per_epoch = math.ceil(len(train.batches(p, random.Random(0))) or 1)
@@ -247,26 +244,7 @@ def student_loss(*, model_dir: Path | str, examples: Sequence[TrainExample], par
     plus the listwise loss over each query's pairs)."""
     p = {**DEFAULTS, **{k: v for k, v in (params or {}).items() if v is not None}}
     model = _Student.from_folder(Path(model_dir)).to(device_resolve(p["device"]))
-    return _validation_loss(model, _Encoded(model, examples, p), p)
-
-
-def grade_thresholds(expected: ArrayLike, teacher_grades: ArrayLike) -> list[float]:
-    """Thresholds on the expected grade that give the teacher's grade distribution: the
-    k-th threshold is the quantile of the scores at the share of teacher grades <= k."""
-    scores = np.sort(np.asarray(expected, dtype=float))
-    counts = np.bincount(np.asarray(teacher_grades, dtype=int), minlength=N_GRADES)[:N_GRADES]
-    shares = np.cumsum(counts)[:-1] / counts.sum()
-    thresholds = []
-    for share in shares:
-        index = min(round(share * len(scores)), len(scores) - 1)
-        # Between two neighbouring scores, so the counts come out exact where scores are distinct.
-        below = scores[index - 1] if index > 0 else scores[0] - 1.0
-        thresholds.append(float((below + scores[index]) / 2))
-    return [float(t) for t in np.maximum.accumulate(thresholds)]
-
-
-def grades_from_thresholds(expected: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
-    return np.searchsorted(np.asarray(thresholds), np.asarray(expected, dtype=float), side="right")
+    return _validation_loss(model, _Encoded(model, _rows(model, examples, p)), p)
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -413,9 +391,9 @@ class _Student:
             for name in ("scale", "bias", "cut0", "gaps", "log_slope"):
                 getattr(self, name).copy_(state[name])
 
-    def config(self, thresholds: list[float] | None) -> dict:
+    def head_config(self, thresholds: list[float] | None) -> dict:
+        """The head as student_format writes it."""
         return {
-            "format": STUDENT_FORMAT,
             "head": self.head_kind,
             "scale": self.scale.item(),
             "bias": self.bias.item(),
@@ -434,9 +412,7 @@ class _Student:
         self.tokenizer.save_pretrained(tmp)
         if self.similarity is not None:
             self.similarity.save_pretrained(tmp / SIMILARITY_DIR)
-        config = self.config(thresholds)
-        config["training"] = {"params": params, "metrics": metrics}
-        (tmp / STUDENT_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        student_config_write(tmp, self.head_config(thresholds), training={"params": params, "metrics": metrics})
         old = out_dir.with_name(f".{out_dir.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if out_dir.exists():
@@ -457,19 +433,24 @@ class _Row:
     cosine: float | None = None
 
 
-class _Encoded:
-    """Examples tokenized once, exactly as CrossEncoderBackend encodes them, with the frozen
-    similarity computed lazily (only for the pairs a step or a validation uses)."""
+def _rows(model: _Student, examples: Sequence[TrainExample], p: dict) -> list[_Row]:
+    """Examples tokenized once, exactly as CrossEncoderBackend encodes them (pairs_encode)."""
+    encoded = pairs_encode(model.tokenizer, p["max_length"], [e.pair for e in examples])
+    rows = []
+    for example, inputs in zip(examples, encoded, strict=True):
+        target = example.distribution
+        rows.append(_Row(inputs=inputs, target=target, expected=float(np.dot(target, GRADES)),
+                         group=example.pair.query_id or example.pair.query))
+    return rows
 
-    def __init__(self, model: _Student, examples: Sequence[TrainExample], p: dict):
-        # The backend's own encoding (truncation rules included), without loading its model.
-        encoded = pairs_encode(model.tokenizer, p["max_length"], [e.pair for e in examples])
+
+class _Encoded:
+    """Rows of one set (training, validation, calibration) with the frozen similarity computed
+    lazily (only for the pairs a step or a validation uses)."""
+
+    def __init__(self, model: _Student, rows: list[_Row]):
         self.model = model
-        self.rows = []
-        for example, inputs in zip(examples, encoded, strict=True):
-            target = example.distribution
-            self.rows.append(_Row(inputs=inputs, target=target, expected=float(np.dot(target, GRADES)),
-                                  group=example.pair.query_id or example.pair.query))
+        self.rows = rows
         self.by_group: dict[str, list[int]] = defaultdict(list)
         for index, row in enumerate(self.rows):
             self.by_group[row.group].append(index)
@@ -621,8 +602,7 @@ def _expected_grades(model: _Student, rows: list[_Row], p: dict) -> np.ndarray:
 
     if not rows:
         return np.zeros(0)
-    holder = _Encoded.__new__(_Encoded)  # rows of several sets: score them through one holder
-    holder.model, holder.rows = model, rows
+    holder = _Encoded(model, rows)  # rows of several sets, scored together
     score = torch.tensor(_scores(model, holder, list(range(len(rows))), p), dtype=torch.float32, device=model.device)
     with torch.no_grad():
         probs = model.log_probs(score).exp().cpu().numpy()

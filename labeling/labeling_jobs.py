@@ -1,20 +1,23 @@
 """Labeling as a job: a labeler grades a set of pairs in batches on a worker.
 
 Each batch's labels and the job's counters are written in one transaction, so a worker killed
-at any point resumes from the pairs still without a label: no duplicates, nothing lost.
+at any point resumes from the pairs still without a label: no duplicates, nothing lost. An
+anchored labeler's job goes query by query instead (labeling.anchored).
 """
 
-import time
 from collections.abc import Callable
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .anchored import anchored_job_label
+from .grading import job_batch_size, model_labels_write, pairs_grade
 from .labelers import backend_for
 from .labelers.base import LabelerBackend
-from .models import Labeler, LabelingJob, ModelLabel
-from .selectors import pair_inputs, pairs_in_scope, pairs_unlabeled
+from .models import Labeler, LabelingJob
+from .promotion import NotPromoted, promotion_refusal
+from .selectors import pairs_in_scope, pairs_unlabeled
 from .workers import job_claim, jobs_orphaned, resumer
 
 
@@ -23,21 +26,13 @@ def labeling_queue(*, labeler: Labeler) -> str:
     return "default" if labeler.backend == Labeler.Backend.RECORDED else "gpu"
 
 
-# Pairs per checkpoint for a cross-encoder: it sorts each chunk by length into its own batches,
-# so large chunks pad less (benchmarks/results/throughput.md: bf16 at 141 pairs/s on 48 pairs, 234 on 1,024).
-CROSS_ENCODER_JOB_PAIRS = 512
-
-
-def job_batch_size(labeler: Labeler) -> int:
-    """Pairs a job hands the backend at a time (and commits together): a generative model's
-    batch, or a large chunk for a cross-encoder."""
-    if labeler.backend == Labeler.Backend.CROSS_ENCODER:
-        return CROSS_ENCODER_JOB_PAIRS
-    return labeler.params.get("batch_size", 32)
-
-
 def labeling_job_create(*, labeler: Labeler, scope: dict, description: str = "", batch_size: int | None = None,
-                        enqueue: bool = True) -> LabelingJob:
+                        enqueue: bool = True, gated: bool = True) -> LabelingJob:
+    """A job of a labeler over the pairs in `scope`. `gated`: refuse a student that has not passed
+    its promotion gate (labeling.promotion); evaluations, which decide the gate, pass False."""
+    refusal = promotion_refusal(labeler) if gated else None
+    if refusal:
+        raise NotPromoted(refusal)
     total = pairs_in_scope(scope=scope).count()
     if not total:
         raise ValueError(f"no pairs match {description or scope}")
@@ -66,43 +61,40 @@ def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None, owne
     LabelingJob.objects.filter(id=job.id).update(
         status=LabelingJob.Status.RUNNING, started_at=job.started_at or timezone.now(), error=""
     )
-    labeler = job.labeler
     try:
-        backend = backend or backend_for(labeler)
-        todo = pairs_unlabeled(scope=job.scope, labeler=labeler).order_by("id").values_list("id", flat=True)
-        while batch := list(todo[: job.batch_size]):
-            if LabelingJob.objects.filter(id=job.id, status=LabelingJob.Status.CANCELLED).exists():
-                return LabelingJob.objects.get(id=job.id)
-            started = time.perf_counter()
-            labels = backend.label(pair_inputs(pair_ids=batch))
-            with transaction.atomic():
-                ModelLabel.objects.bulk_create(
-                    [
-                        ModelLabel(
-                            pair_id=pair_id, labeler=labeler, grade=label.grade, distribution=label.distribution,
-                            expected_grade=label.expected_grade, prompt_version=backend.prompt_version,
-                            latency_ms=label.latency_ms, tokens_in=label.tokens_in, tokens_out=label.tokens_out,
-                        )
-                        for pair_id, label in zip(batch, labels, strict=True)
-                    ],
-                    ignore_conflicts=True,  # a redelivered batch finds its labels already there
-                )
-                LabelingJob.objects.filter(id=job.id).update(
-                    done=F("done") + len(batch),
-                    tokens_in=F("tokens_in") + sum(label.tokens_in for label in labels),
-                    tokens_out=F("tokens_out") + sum(label.tokens_out for label in labels),
-                    seconds=F("seconds") + (time.perf_counter() - started),
-                    heartbeat_at=timezone.now(),
-                )
-            if on_batch:
-                on_batch(LabelingJob.objects.get(id=job.id))
+        if job.labeler.backend == Labeler.Backend.ANCHORED:
+            finished = anchored_job_label(job=job, backends={"student": backend} if backend else None,
+                                          on_batch=on_batch)
+        else:
+            finished = _job_label(job, backend or backend_for(job.labeler), on_batch)
     except Exception as exc:
         LabelingJob.objects.filter(id=job.id).update(
             status=LabelingJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
         )
         raise
-    LabelingJob.objects.filter(id=job.id).update(status=LabelingJob.Status.SUCCEEDED, finished_at=timezone.now())
+    if finished:
+        LabelingJob.objects.filter(id=job.id).update(status=LabelingJob.Status.SUCCEEDED, finished_at=timezone.now())
     return LabelingJob.objects.get(id=job.id)
+
+
+def _job_label(job: LabelingJob, backend: LabelerBackend, on_batch: Callable[[LabelingJob], None] | None) -> bool:
+    """Label the job's unlabeled pairs in batches; False if the job was cancelled meanwhile."""
+    todo = pairs_unlabeled(scope=job.scope, labeler=job.labeler).order_by("id").values_list("id", flat=True)
+    while batch := list(todo[: job.batch_size]):
+        if LabelingJob.objects.filter(id=job.id, status=LabelingJob.Status.CANCELLED).exists():
+            return False
+        labels, graded = pairs_grade(backend=backend, pair_ids=batch)
+        with transaction.atomic():
+            model_labels_write(labeler=job.labeler, prompt_version=backend.prompt_version, pair_ids=batch,
+                               labels=labels)
+            LabelingJob.objects.filter(id=job.id).update(
+                done=F("done") + len(batch), tokens_in=F("tokens_in") + graded.tokens_in,
+                tokens_out=F("tokens_out") + graded.tokens_out, seconds=F("seconds") + graded.seconds,
+                heartbeat_at=timezone.now(),
+            )
+        if on_batch:
+            on_batch(LabelingJob.objects.get(id=job.id))
+    return True
 
 
 @resumer

@@ -135,3 +135,80 @@ def agreement_report(
         "pairwise_accuracy": pair_correct / pair_total if pair_total else math.nan,
         "confusion": confusion(reference, predicted).tolist(),
     }
+
+
+# --- confidence intervals: a bootstrap over queries --------------------------------------------
+#
+# Pairs of one query are not independent (one assessor, one topic), so intervals resample
+# queries, not pairs. Both figures are functions of the pooled confusion matrix, so each
+# resample sums per-query matrices: a thousand resamples of thousands of pairs take milliseconds.
+
+
+def _ordinal_distances(n_c: np.ndarray) -> np.ndarray:
+    """Krippendorff's ordinal metric for grade counts n_c (batch x 4): batch x 4 x 4."""
+    cumulative = np.concatenate([np.zeros((len(n_c), 1)), np.cumsum(n_c, axis=1)], axis=1)
+    c, k = np.meshgrid(np.arange(N_GRADES), np.arange(N_GRADES), indexing="ij")
+    low, high = np.minimum(c, k), np.maximum(c, k)
+    return (cumulative[:, high + 1] - cumulative[:, low] - (n_c[:, c] + n_c[:, k]) / 2) ** 2
+
+
+def alpha_ordinal_from_confusion(matrices: ArrayLike) -> np.ndarray:
+    """Krippendorff's ordinal alpha of two graders who graded every unit, from their confusion
+    matrices (batch x 4 x 4, or one 4 x 4): the same value as krippendorff_alpha on the pairs."""
+    m = np.asarray(matrices, dtype=float).reshape(-1, N_GRADES, N_GRADES)
+    coincidences = m + m.transpose(0, 2, 1)  # each unit gives both orderings of its two values
+    n_c = coincidences.sum(axis=2)
+    n = n_c.sum(axis=1)
+    delta = _ordinal_distances(n_c)
+    observed = (coincidences * delta).sum(axis=(1, 2))
+    expected = (n_c[:, :, None] * n_c[:, None, :] * delta).sum(axis=(1, 2)) / np.maximum(n - 1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected > 0, 1 - observed / expected, np.nan)
+
+
+def quadratic_kappa_from_confusion(matrices: ArrayLike) -> np.ndarray:
+    m = np.asarray(matrices, dtype=float).reshape(-1, N_GRADES, N_GRADES)
+    total = m.sum(axis=(1, 2))
+    expected = m.sum(axis=2)[:, :, None] * m.sum(axis=1)[:, None, :] / np.maximum(total, 1)[:, None, None]
+    i, j = np.indices((N_GRADES, N_GRADES))
+    weights = (i - j) ** 2
+    denominator = (weights * expected).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, 1 - (weights * m).sum(axis=(1, 2)) / denominator, np.nan)
+
+
+BOOTSTRAP_FIGURES = {"alpha_ordinal": alpha_ordinal_from_confusion, "quadratic_kappa": quadratic_kappa_from_confusion}
+
+
+def agreement_bootstrap(*, query_ids: Sequence[Hashable], reference: ArrayLike, predicted: Mapping[str, ArrayLike],
+                        base: str | None = None, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """95% intervals of alpha and quadratic kappa for each grader in `predicted`, from one set
+    of query resamples shared by all, and with `base`, the intervals of each one's difference
+    from it (paired: the same resampled queries): {name: {"alpha_ordinal_ci": [lo, hi], ...,
+    "alpha_ordinal_diff_ci": [lo, hi], ...}}."""
+    queries = sorted(set(query_ids), key=str)
+    index = {q: i for i, q in enumerate(queries)}
+    rows = np.array([index[q] for q in query_ids], dtype=int)
+    ref = np.asarray(reference, dtype=int)
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, len(queries), len(queries)), minlength=len(queries))
+                       for _ in range(resamples)])  # resamples x queries
+    tails = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    samples: dict[str, dict[str, np.ndarray]] = {}
+    for name, grades in predicted.items():
+        per_query = np.zeros((len(queries), N_GRADES * N_GRADES))
+        np.add.at(per_query, (rows, ref * N_GRADES + np.asarray(grades, dtype=int)), 1)
+        pooled = counts @ per_query
+        samples[name] = {figure: fn(pooled) for figure, fn in BOOTSTRAP_FIGURES.items()}
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, figures in samples.items():
+        out[name] = {f"{figure}_ci": _interval(values, tails) for figure, values in figures.items()}
+        if base is not None and name != base:
+            for figure, values in figures.items():
+                out[name][f"{figure}_diff_ci"] = _interval(values - samples[base][figure], tails)
+    return out
+
+
+def _interval(values: np.ndarray, tails: list[float]) -> list[float]:
+    finite = values[np.isfinite(values)]
+    return [float(x) for x in np.percentile(finite, tails)] if len(finite) else [math.nan, math.nan]

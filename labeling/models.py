@@ -152,6 +152,7 @@ class Labeler(models.Model):
         VLLM = "vllm", "vLLM engine"
         CROSS_ENCODER = "cross_encoder", "Cross-encoder"
         RECORDED = "recorded", "Recorded run"
+        ANCHORED = "anchored", "Anchored student (a student's order, a teacher's scale per query)"
 
     name = models.SlugField(max_length=100, unique=True)
     role = models.CharField(max_length=20, choices=Role.choices)
@@ -159,6 +160,8 @@ class Labeler(models.Model):
     model_ref = models.CharField(max_length=500, blank=True, help_text="Registry name, folder or endpoint model id.")
     prompt_version = models.CharField(max_length=100, blank=True)
     params = models.JSONField(default=dict, blank=True)
+    # A student's promotion gate: {"passed", "reason", "by", "decided_at", ...} (labeling.promotion).
+    promotion = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -168,8 +171,34 @@ class Labeler(models.Model):
         return self.name
 
 
+class AnchorSet(models.Model):
+    """The teacher's grades of a few pairs of one query that set an anchored labeler's scale
+    there: per-query thresholds on the student's score (labeling.calibration)."""
+
+    labeler = models.ForeignKey("Labeler", on_delete=models.CASCADE, related_name="anchor_sets", db_index=False)
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="anchor_sets")
+    student = models.ForeignKey("Labeler", on_delete=models.CASCADE, related_name="+")
+    teacher = models.ForeignKey("Labeler", on_delete=models.CASCADE, related_name="+")
+    # [[pair id, student score, teacher grade], ...] for the anchors, and the same for deferred pairs.
+    anchors = models.JSONField(default=list)
+    deferred = models.JSONField(default=list, blank=True)
+    thresholds = models.JSONField(default=list, help_text="Thresholds on the student's score for grades 1, 2, 3.")
+    pairs = models.PositiveIntegerField(default=0, help_text="The query's pairs the thresholds were placed among.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["labeler", "query"], name="anchorset_unique_labeler_query"),
+        ]
+
+
 class ModelLabel(models.Model):
     """A labeler's grade of a pair, with its whole distribution over the grades."""
+
+    class Source(models.TextChoices):
+        MODEL = "model", "The labeler's model"
+        ANCHOR = "anchor", "Anchor (the teacher's grade)"
+        DEFERRED = "deferred", "Deferred to the teacher"
 
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="model_labels")
     labeler = models.ForeignKey(Labeler, on_delete=models.CASCADE, related_name="labels", db_index=False)
@@ -180,6 +209,9 @@ class ModelLabel(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
+    # An anchored labeler's labels: whose grade it is, and the anchors that set its query's scale.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MODEL)
+    anchor_set = models.ForeignKey(AnchorSet, null=True, blank=True, on_delete=models.CASCADE, related_name="labels")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -217,6 +249,9 @@ class LabelingJob(models.Model):
     tokens_in = models.BigIntegerField(default=0)
     tokens_out = models.BigIntegerField(default=0)
     seconds = models.FloatField(default=0.0, help_text="Time spent labeling (model calls and writes).")
+    # An anchored job's two labelers apart: {"student": {...}, "teacher": {...}}, each with its
+    # labeler's name, pairs, seconds, tokens_in, tokens_out (labeling.anchored).
+    parts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     # The worker executing it, and when it last made progress (labeling.workers).
     owner = models.CharField(max_length=300, blank=True)
@@ -237,10 +272,19 @@ class LabelingJob(models.Model):
 
     @property
     def cost(self) -> float:
-        """Estimated from the labeler's prices: per million tokens, or per GPU-hour."""
-        prices = self.labeler.params
-        return (
-            self.tokens_in / 1e6 * prices.get("price_per_million_input_tokens", 0.0)
-            + self.tokens_out / 1e6 * prices.get("price_per_million_output_tokens", 0.0)
-            + self.seconds / 3600 * prices.get("price_per_gpu_hour", 0.0)
-        )
+        """Estimated from the labelers' prices: per million tokens, or per GPU-hour."""
+        if not self.parts:
+            return labeling_cost(self.labeler.params, tokens_in=self.tokens_in, tokens_out=self.tokens_out,
+                                 seconds=self.seconds)
+        prices = dict(Labeler.objects.filter(name__in=[p["labeler"] for p in self.parts.values()])
+                      .values_list("name", "params"))
+        return sum(labeling_cost(prices.get(p["labeler"], {}), tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
+                                 seconds=p["seconds"]) for p in self.parts.values())
+
+
+def labeling_cost(prices: dict, *, tokens_in: int, tokens_out: int, seconds: float) -> float:
+    return (
+        tokens_in / 1e6 * prices.get("price_per_million_input_tokens", 0.0)
+        + tokens_out / 1e6 * prices.get("price_per_million_output_tokens", 0.0)
+        + seconds / 3600 * prices.get("price_per_gpu_hour", 0.0)
+    )

@@ -35,13 +35,12 @@ GPU), after a first batch that takes 15-30 s to compile (a C++ compiler must be 
 it pays on long jobs. Every runtime computes a BERT classifier's last layer for [CLS] alone
 (`cls_only_last_layer`).
 
-A student distilled by distill.training is such a folder plus a `student.json` head (see
-"Distilled students" below): it runs on every runtime (on ONNX, its similarity encoder is a
+A student distilled by distill.training is such a folder plus a `student.json` head (its format:
+labeling.labelers.student_format): it runs on every runtime (on ONNX, its similarity encoder is a
 graph of its own), and its calibrated thresholds decide the grade from the expected grade.
 """
 
 import functools
-import json
 import os
 import shutil
 import time
@@ -54,6 +53,15 @@ import numpy as np
 from ..grades import GRADES
 from ..model_registry import model_path
 from .base import Label, PairInput, device_resolve, label_from_distribution, sdpa_without_cudnn
+from .student_format import (
+    SIMILARITY_DIR,
+    head_score,
+    segments_split,
+    student_config,
+    student_grades,
+    student_runner,
+    student_score,
+)
 
 PROMPT_VERSION = "cross-encoder-v1"
 RUNTIMES = ("torch", "torch-bf16", "onnx", "onnx-int8")
@@ -383,10 +391,10 @@ class CrossEncoderBackend:
             label_from_distribution(row, latency_ms=share, tokens_in=len(inputs["input_ids"]))
             for row, inputs in zip(probs, encoded, strict=True)
         ]
-        if self.student is not None and self.student.get("thresholds"):
-            thresholds = np.asarray(self.student["thresholds"], dtype=float)
-            for label in labels:
-                label.grade = int(np.searchsorted(thresholds, label.expected_grade, side="right"))
+        calibrated = self.student and student_grades(self.student, np.array([x.expected_grade for x in labels]))
+        if calibrated is not None:
+            for label, grade in zip(labels, calibrated, strict=True):
+                label.grade = int(grade)
         return labels
 
     def _length_batches(self, encoded: list[dict[str, list[int]]]) -> list[list[int]]:
@@ -396,102 +404,6 @@ class CrossEncoderBackend:
 
     def _pad(self, rows: list[dict[str, list[int]]]) -> Batch:
         return rows_pad(self.tokenizer, rows)
-
-
-# --- Distilled students (distill.training): a cross-encoder folder plus student.json ---------
-#
-# The folder is a sequence classifier with one output r, its tokenizer, and student.json:
-# {"format": "assessor-student-v1", "head": "hybrid" | "ordinal", "scale", "bias", "cutpoints"
-# (3, rising), "slope", "thresholds" (3, or null), "cls_token_id"}. The pair's score s is
-#   hybrid:  s = scale * cos(query, document) + bias + r
-#   ordinal: s = r
-# where cos is the base sentence encoder's (frozen, in the subfolder "similarity") cosine of the
-# mean-pooled query and document, each encoded alone as the base model was trained: the student
-# keeps its base model's similarity and the cross-encoder learns the teacher's grading on top.
-# The grades' distribution is a cumulative-logit model of s, P(grade > k) = sigmoid(slope *
-# (s - cutpoints[k])), so the expected grade rises with s; the `thresholds`, calibrated to the
-# teacher's grade distribution, turn the expected grade into the grade.
-
-STUDENT_FILE = "student.json"
-STUDENT_FORMAT = "assessor-student-v1"
-SIMILARITY_DIR = "similarity"
-
-
-def student_config(folder: Path) -> dict | None:
-    """A distilled student's head (student.json), or None for a plain sequence classifier."""
-    path = Path(folder) / STUDENT_FILE
-    if not path.is_file():
-        return None
-    config = json.loads(path.read_text())
-    if config.get("format") != STUDENT_FORMAT:
-        raise ValueError(f"{path}: unknown student format {config.get('format')!r}")
-    return config
-
-
-def ordinal_log_probs(score, cutpoints, slope):
-    """batch x 4 log P(grade = k) with P(grade > k) = sigmoid(slope * (score - cutpoints[k]))."""
-    import torch
-
-    above = torch.sigmoid(slope * (score.unsqueeze(-1) - cutpoints))
-    cumulative = torch.cat([torch.ones_like(above[:, :1]), above, torch.zeros_like(above[:, :1])], dim=-1)
-    return torch.log((cumulative[:, :-1] - cumulative[:, 1:]).clamp_min(1e-12))
-
-
-def segments_split(batch: dict, cls_id: int) -> tuple[dict, dict]:
-    """`[CLS] q [SEP] d [SEP]` (padded on the right) as `[CLS] q [SEP]` and `[CLS] d [SEP]`."""
-    import torch
-
-    ids, real, segment = batch["input_ids"], batch["attention_mask"].bool(), batch["token_type_ids"]
-    query_len = (real & (segment == 0)).sum(1)
-    doc_len = (real & (segment == 1)).sum(1) + 1  # with a [CLS] in front
-    positions = torch.arange(int(query_len.max()), device=ids.device)
-    query_mask = (positions < query_len[:, None]).long()
-    query = {"input_ids": ids[:, : len(positions)] * query_mask, "attention_mask": query_mask}
-    positions = torch.arange(int(doc_len.max()), device=ids.device)
-    doc_ids = torch.gather(ids, 1, (query_len[:, None] + positions - 1).clamp(0, ids.shape[1] - 1))
-    doc_ids[:, 0] = cls_id
-    doc_mask = (positions < doc_len[:, None]).long()
-    return query, {"input_ids": doc_ids * doc_mask, "attention_mask": doc_mask}
-
-
-def sentence_embeddings(encoder, inputs: dict):
-    """Unit-length mean of the token states: the base sentence encoder's embedding."""
-    import torch
-
-    states = encoder(**inputs, token_type_ids=torch.zeros_like(inputs["input_ids"])).last_hidden_state
-    mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)
-    return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1).clamp_min(1), dim=-1)
-
-
-def pair_cosine(similarity, batch: dict, cls_id: int):
-    query, doc = segments_split(batch, cls_id)
-    return (sentence_embeddings(similarity, query) * sentence_embeddings(similarity, doc)).sum(-1)
-
-
-def student_score(*, cross, head: dict, batch: dict, similarity=None, cls_id: int = 0, cosine=None):
-    """The score s of each pair (see above); `cosine`, when given, skips the similarity pass.
-    head's numbers may be floats (serving) or tensors (training)."""
-    residual = cross(**batch).logits[:, 0]
-    if head["head"] == "hybrid" and cosine is None:
-        cosine = pair_cosine(similarity, batch, cls_id)
-    return head_score(head, residual=residual, cosine=cosine)
-
-
-def head_score(head: dict, *, residual, cosine):
-    return residual if head["head"] == "ordinal" else head["scale"] * cosine + head["bias"] + residual
-
-
-def student_runner(score: Callable, config: dict) -> Runner:
-    """The grades' log-probabilities from a scorer of either kind (torch or ONNX, below)."""
-    import torch
-
-    cutpoints = torch.tensor(config["cutpoints"], dtype=torch.float32)
-
-    def run(batch: Batch) -> np.ndarray:
-        with torch.inference_mode(), sdpa_without_cudnn():
-            return ordinal_log_probs(score(batch).float().cpu(), cutpoints, config["slope"]).numpy()
-
-    return run
 
 
 def _student_torch_score(folder: Path, config: dict, options: TorchOptions) -> Callable:

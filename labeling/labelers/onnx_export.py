@@ -23,6 +23,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .student_format import sentence_embeddings
+
 RECIPE = "fused-v2"  # part of the key: a changed export recipe must not reuse old files
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -75,8 +77,6 @@ def _export(folder: Path, target: Path, *, embedder: bool) -> None:
 def _embedder(encoder):
     """A sentence encoder as a module whose output is its `sentence_embeddings`."""
     import torch
-
-    from .cross_encoder import sentence_embeddings
 
     class Embedder(torch.nn.Module):
         def __init__(self):

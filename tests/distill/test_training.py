@@ -8,16 +8,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from distill.training import (
-    TrainExample,
-    examples_split,
-    grade_thresholds,
-    grades_from_thresholds,
-    student_loss,
-    student_train,
-)
+from distill.training import TrainExample, examples_split, student_loss, student_train
+from labeling.calibration import grades_from_thresholds
 from labeling.labelers.base import PairInput
-from labeling.labelers.cross_encoder import STUDENT_FILE, CrossEncoderBackend
+from labeling.labelers.cross_encoder import CrossEncoderBackend
+from labeling.labelers.student_format import STUDENT_FILE
 from tests.conftest import dl19_pair_inputs
 
 # Tiny and quick on 2 shared cores: short inputs, a few queries' first pairs.
@@ -81,16 +76,6 @@ def test_targets_are_grades_or_distributions():
     assert TrainExample(pair=pair, target=[1, 1, 2, 0]).distribution == [0.25, 0.25, 0.5, 0.0]
     with pytest.raises(ValueError):
         _ = TrainExample(pair=pair, target=[1, 0]).distribution
-
-
-def test_thresholds_reproduce_the_teacher_grade_distribution():
-    rng = np.random.default_rng(0)
-    teacher = rng.choice(4, size=1000, p=[0.2, 0.3, 0.4, 0.1])
-    expected = rng.normal(size=1000)
-    thresholds = grade_thresholds(expected, teacher)
-    assert thresholds == sorted(thresholds)
-    counts = np.bincount(grades_from_thresholds(expected, thresholds), minlength=4)
-    np.testing.assert_array_equal(counts, np.bincount(teacher, minlength=4))
 
 
 @pytest.mark.slow

@@ -86,3 +86,36 @@ def test_dl19_recorded_runs_reproduce_the_published_agreement(dl19_dir, run, fig
         assert report[name] == pytest.approx(value, abs=5e-4), name
     assert 0 < report["ndcg@10"] <= 1 and 0.5 < report["pairwise_accuracy"] <= 1
     assert np.sum(report["confusion"]) == 9260
+
+
+def test_alpha_and_kappa_from_a_confusion_matrix_equal_the_pairwise_figures():
+    rng = np.random.default_rng(3)
+    reference = rng.integers(0, 4, 500)
+    predicted = np.clip(reference + rng.integers(-2, 3, 500), 0, 3)
+    predicted[predicted == 2] = 1  # a grade never given
+    matrix = metrics.confusion(reference, predicted)
+    alpha = metrics.krippendorff_alpha([reference, predicted])
+    assert metrics.alpha_ordinal_from_confusion(matrix)[0] == pytest.approx(alpha)
+    kappa = metrics.cohen_kappa(reference, predicted, "quadratic")
+    assert metrics.quadratic_kappa_from_confusion(matrix)[0] == pytest.approx(kappa)
+
+
+def test_the_bootstrap_over_queries_brackets_the_figure_and_pairs_the_difference():
+    rng = np.random.default_rng(4)
+    query_ids = np.repeat(np.arange(30), 40)
+    reference = rng.integers(0, 4, len(query_ids))
+    good = np.where(rng.random(len(query_ids)) < 0.7, reference, rng.integers(0, 4, len(query_ids)))
+    worse = np.where(rng.random(len(query_ids)) < 0.4, reference, rng.integers(0, 4, len(query_ids)))
+    out = metrics.agreement_bootstrap(query_ids=query_ids, reference=reference,
+                                      predicted={"good": good, "worse": worse}, base="good", resamples=500)
+    for name, grades in (("good", good), ("worse", worse)):
+        low, high = out[name]["alpha_ordinal_ci"]
+        assert low < metrics.krippendorff_alpha([reference, grades]) < high
+        low, high = out[name]["quadratic_kappa_ci"]
+        assert low < metrics.cohen_kappa(reference, grades, "quadratic") < high
+    low, high = out["worse"]["alpha_ordinal_diff_ci"]
+    assert high < 0  # clearly worse, on the same resampled queries
+    assert "alpha_ordinal_diff_ci" not in out["good"]
+    again = metrics.agreement_bootstrap(query_ids=query_ids, reference=reference, predicted={"good": good},
+                                        resamples=500)
+    assert again["good"] == out["good"]  # seeded: the same intervals

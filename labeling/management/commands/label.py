@@ -16,12 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--queries", help="A file of query ids, one per line (with --corpus).")
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--background", action="store_true", help="Enqueue for a worker instead of running here.")
+        parser.add_argument("--force", action="store_true",
+                            help="Label with a student that has not passed its promotion gate.")
 
-    def handle(self, *, labeler, benchmark, corpus, queries, batch_size, background, **options):
+    def handle(self, *, labeler, benchmark, corpus, queries, batch_size, background, force, **options):
         try:
             scope, description = pair_scope(benchmark=benchmark, corpus=corpus, queries=queries)
             job = labeling_job_create(labeler=labeler_get(name=labeler), scope=scope, description=description,
-                                      batch_size=batch_size, enqueue=background)
+                                      batch_size=batch_size, enqueue=background, gated=not force)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if background:

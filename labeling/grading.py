@@ -1,0 +1,76 @@
+"""Grading pairs with a backend and keeping the labels: the step every labeling job repeats.
+
+Labels are written with ignore_conflicts on (labeler, pair), so grading a pair twice (a
+redelivered batch, a resumed job) keeps the first label and counts nothing twice.
+"""
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .labelers.base import Label, LabelerBackend
+from .models import Labeler, ModelLabel
+from .selectors import pair_inputs
+
+# Pairs per checkpoint for a cross-encoder: it sorts each chunk by length into its own batches,
+# so large chunks pad less (benchmarks/results/throughput.md: bf16 at 141 pairs/s on 48 pairs, 234 on 1,024).
+CROSS_ENCODER_JOB_PAIRS = 512
+
+
+def job_batch_size(labeler: Labeler) -> int:
+    """Pairs a job hands the backend at a time (and commits together): a generative model's
+    batch, or a large chunk for a cross-encoder or a query chunk of an anchored labeler."""
+    if labeler.backend in (Labeler.Backend.CROSS_ENCODER, Labeler.Backend.ANCHORED):
+        return CROSS_ENCODER_JOB_PAIRS
+    return labeler.params.get("batch_size", 32)
+
+
+@dataclass
+class Graded:
+    """What grading some pairs took."""
+
+    pairs: int = 0
+    seconds: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    def add(self, other: "Graded") -> "Graded":
+        return Graded(self.pairs + other.pairs, self.seconds + other.seconds, self.tokens_in + other.tokens_in,
+                      self.tokens_out + other.tokens_out)
+
+    def as_part(self, labeler: Labeler, previous: dict | None = None) -> dict:
+        """A job's record of one labeler's share of the work (LabelingJob.parts), added to `previous`."""
+        before = previous or {}
+        return {"labeler": labeler.name, "pairs": before.get("pairs", 0) + self.pairs,
+                "seconds": before.get("seconds", 0.0) + self.seconds,
+                "tokens_in": before.get("tokens_in", 0) + self.tokens_in,
+                "tokens_out": before.get("tokens_out", 0) + self.tokens_out}
+
+
+def pairs_grade(*, backend: LabelerBackend, pair_ids: Sequence[int]) -> tuple[list[Label], Graded]:
+    started = time.perf_counter()
+    labels = backend.label(pair_inputs(pair_ids=pair_ids))
+    if len(labels) != len(pair_ids):
+        raise RuntimeError(f"the backend returned {len(labels)} labels for {len(pair_ids)} pairs")
+    return labels, Graded(pairs=len(labels), seconds=time.perf_counter() - started,
+                          tokens_in=sum(label.tokens_in for label in labels),
+                          tokens_out=sum(label.tokens_out for label in labels))
+
+
+def model_labels_write(*, labeler: Labeler, prompt_version: str, pair_ids: Sequence[int], labels: Iterable[Label],
+                       sources: Sequence[str] | None = None, anchor_sets: Sequence[int | None] | None = None) -> None:
+    """Keep these labels (a pair this labeler already labeled keeps its label); an anchored
+    labeler's say per pair whose grade it is and the anchor set behind it."""
+    sources = sources or [ModelLabel.Source.MODEL] * len(pair_ids)
+    sets = anchor_sets or [None] * len(pair_ids)
+    ModelLabel.objects.bulk_create(
+        [
+            ModelLabel(
+                pair_id=pair_id, labeler=labeler, grade=label.grade, distribution=label.distribution,
+                expected_grade=label.expected_grade, prompt_version=prompt_version, latency_ms=label.latency_ms,
+                tokens_in=label.tokens_in, tokens_out=label.tokens_out, source=source, anchor_set_id=anchor_set,
+            )
+            for pair_id, label, source, anchor_set in zip(pair_ids, labels, sources, sets, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
