@@ -21,11 +21,28 @@ DEFAULTS: dict[str, Any] = {
     "mine": {"bm25_negatives": 4, "random_negatives": 1},
     "teach": {"batch_size": 8},
     "train": {"epochs": 2, "learning_rate": 3e-5, "batch_size": 16, "max_length": 192, "validation_fraction": 0.2},
+    # The frontier on the benchmark and the promotion gate (distill.frontier): the student alone,
+    # then anchored with about 5, 10 and 20% of each query's pairs graded by the teacher.
+    "evaluate": {"anchors_per_query": [0], "anchor_shares": [0.05, 0.1, 0.2], "defer_share": 0.0, "margin": 0.05,
+                 "resamples": 1000},
 }
 
 STAGES: list[str] = [Run.Stage.SYNTHESIZE, Run.Stage.MINE, Run.Stage.TEACH, Run.Stage.TRAIN, Run.Stage.EVALUATE]
 # Model stages go to GPU workers; mining is CPU work.
 QUEUES: dict[str, str] = dict.fromkeys(STAGES, "gpu") | {Run.Stage.MINE: "default"}
+
+
+def config_from_choices(*, generator: str, teacher: str, student_base: str, seed_documents: int,
+                        queries_per_document: int, bm25_negatives: int, random_negatives: int, epochs: int,
+                        learning_rate: float, batch_size: int, max_length: int, gate_margin: float) -> dict:
+    """The overrides a launch form or command chose, shaped like DEFAULTS."""
+    return {
+        "generator": generator, "teacher": teacher, "student_base": student_base,
+        "synthesize": {"seed_documents": seed_documents, "queries_per_document": queries_per_document},
+        "mine": {"bm25_negatives": bm25_negatives, "random_negatives": random_negatives},
+        "train": {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length},
+        "evaluate": {"margin": gate_margin},
+    }
 
 
 def config_merge(overrides: dict) -> dict:

@@ -31,6 +31,7 @@ from labeling.metrics import agreement_report
 from labeling.models import Judgment, Labeler, ModelLabel
 from labeling.selectors import pair_inputs
 
+from .frontier import Evaluated, FrontierConfig, frontier_mean, frontier_measure, frontier_promote
 from .stages import student_register
 from .training import TrainExample, examples_split, student_train
 
@@ -77,6 +78,10 @@ class Dl19Config:
     max_test_pairs_per_query: int | None = None
     label_batch_size: int = 64
     seed: int = 13
+    # The teacher calls the anchored student may spend (distill.frontier), and the teacher's
+    # pairs/s for the effective throughput (a recorded run has none of its own).
+    frontier: FrontierConfig = field(default_factory=FrontierConfig)
+    teacher_pairs_per_s: float | None = None
 
 
 @dataclass
@@ -135,7 +140,8 @@ def dl19_distill(*, config: Dl19Config, log: Callable[[str], None] = lambda mess
         results.append(dl19_split_run(config=config, split=split, teacher=teacher, grades=grades, log=log))
     if len(results) == 1:
         return {**results[0], "teacher_run": imported["teacher"]}
-    return {**_mean(results), "teacher_run": imported["teacher"], "folds": results}
+    return {**_mean(results), "frontier": frontier_mean([r["frontier"] for r in results]),
+            "teacher_run": imported["teacher"], "folds": results}
 
 
 def dl19_split_run(*, config: Dl19Config, split: Split, teacher: Labeler, grades: dict,
@@ -161,6 +167,16 @@ def dl19_split_run(*, config: Dl19Config, split: Split, teacher: Labeler, grades
     test_pairs = _test_pairs(grades, test_queries, per_query=config.max_test_pairs_per_query)
     seconds = _student_label(student=student, pair_ids=[pair_id for _, pair_id in test_pairs])
     log(f"{split.name}: the student graded {len(test_pairs)} test pairs in {seconds:.0f} s")
+    evaluated = Evaluated(reference={pair_id: grades[qid, pair_id][0] for qid, pair_id in test_pairs},
+                          query_of={pair_id: qid for qid, pair_id in test_pairs})
+    frontier = frontier_measure(student=student, teacher=teacher, evaluated=evaluated, config=config.frontier,
+                                student_rate=len(test_pairs) / seconds if seconds else None,
+                                teacher_rate=config.teacher_pairs_per_s)
+    frontier_promote(frontier, by=f"dl19_distill {split.name} ({len(test_pairs)} pairs vs {config.annotator})")
+    for entry in frontier:
+        log(f"{split.name}: {entry['labeler']}: teacher share {entry['teacher_share']:.3f}, "
+            f"alpha {entry['alpha_ordinal']:.3f} (teacher {entry['teacher']['alpha_ordinal']:.3f}), "
+            f"gate {'passed' if entry['gate']['passed'] else 'not passed'}")
 
     report = {
         "split": split.name,
@@ -172,6 +188,7 @@ def dl19_split_run(*, config: Dl19Config, split: Split, teacher: Labeler, grades
         "validation_pairs": len(validation),
         **_scores(test_pairs=test_pairs, grades=grades, teacher=teacher, student=student),
         "student_pairs_per_s": len(test_pairs) / seconds if seconds else math.nan,
+        "frontier": frontier,
         "train_seconds": result.seconds,
         "student_labeler": student.name,
         "model_dir": str(out_dir),

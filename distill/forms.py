@@ -1,9 +1,11 @@
+import inspect
+
 from django import forms
 
 from annotate.models import Benchmark
 from labeling.models import Corpus, Labeler
 
-from .config import DEFAULTS
+from .config import DEFAULTS, config_from_choices
 
 
 class RunLaunchForm(forms.Form):
@@ -23,15 +25,12 @@ class RunLaunchForm(forms.Form):
     learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-2, initial=DEFAULTS["train"]["learning_rate"])
     batch_size = forms.IntegerField(min_value=1, max_value=256, initial=DEFAULTS["train"]["batch_size"])
     max_length = forms.IntegerField(min_value=32, max_value=512, initial=DEFAULTS["train"]["max_length"])
+    gate_margin = forms.FloatField(
+        min_value=0, max_value=1, initial=DEFAULTS["evaluate"]["margin"],
+        help_text="The promotion gate passes a student whose α and quadratic κ against the people are not worse "
+                  "than the teacher's by more than this (at the 95% level).")
 
     def config(self) -> dict:
         data = self.cleaned_data
-        return {
-            "generator": data["generator"].name,
-            "teacher": data["teacher"].name,
-            "student_base": data["student_base"],
-            "synthesize": {"seed_documents": data["seed_documents"],
-                           "queries_per_document": data["queries_per_document"]},
-            "mine": {"bm25_negatives": data["bm25_negatives"], "random_negatives": data["random_negatives"]},
-            "train": {k: data[k] for k in ("epochs", "learning_rate", "batch_size", "max_length")},
-        }
+        choices = {key: data[key] for key in inspect.signature(config_from_choices).parameters}
+        return config_from_choices(**{**choices, "generator": data["generator"].name, "teacher": data["teacher"].name})

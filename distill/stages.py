@@ -11,11 +11,12 @@ from typing import Any
 from django.conf import settings
 
 from labeling.labeling_jobs import labeling_job_create, labeling_job_run
-from labeling.metrics import agreement_report
+from labeling.metrics import agreement_report, json_finite
 from labeling.models import Labeler, LabelingJob, ModelLabel
 from labeling.selectors import pair_inputs
 
-from .config import run_batch, student_name
+from .config import DEFAULTS, run_batch, student_name
+from .frontier import Evaluated, FrontierConfig, frontier_measure, frontier_promote, frontier_recommended
 from .mining import pairs_mine
 from .models import Run
 from .next_round import agreement_before_after, training_targets
@@ -123,7 +124,30 @@ def run_evaluate(run: Run) -> None:
                "cost": job.cost}
         for name, job in jobs.items()
     }
-    Run.objects.filter(id=run.id).update(metrics={**Run.objects.get(id=run.id).metrics, "evaluate": metrics})
+    if judged:
+        metrics |= _frontier(run, student=student, teacher=teacher, jobs=jobs,
+                             evaluated=Evaluated(reference={p: consensus[p] for p in judged},
+                                                 query_of={p: query_of[p] for p in judged}))
+    Run.objects.filter(id=run.id).update(
+        metrics=json_finite({**Run.objects.get(id=run.id).metrics, "evaluate": metrics}))
+
+
+def _frontier(run: Run, *, student: Labeler, teacher: Labeler, jobs: dict[str, LabelingJob],
+              evaluated: Evaluated) -> dict:
+    """The student against the people as it spends more teacher calls, and the gate's verdicts
+    (recorded on the student and on each anchored labeler)."""
+    def per_pair(job: LabelingJob) -> float:
+        return job.cost / job.done if job.done else 0.0
+
+    config = FrontierConfig.from_dict(run.config.get("evaluate", DEFAULTS["evaluate"]))  # runs launched before it
+    frontier = frontier_measure(
+        student=student, teacher=teacher, evaluated=evaluated, config=config,
+        student_rate=jobs["student"].pairs_per_second, teacher_rate=jobs["teacher"].pairs_per_second,
+        student_cost_per_pair=per_pair(jobs["student"]), teacher_cost_per_pair=per_pair(jobs["teacher"]))
+    frontier_promote(frontier, by=f"run {run.id} on {run.benchmark} ({len(evaluated.pair_ids)} judged pairs)")
+    recommended = frontier_recommended(frontier)
+    return {"frontier": frontier, "gate": {"margin": config.margin,
+                                           "promoted": recommended["labeler"] if recommended else None}}
 
 
 SERVICES: dict[str, Callable[[Run], None]] = {

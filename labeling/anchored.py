@@ -49,6 +49,9 @@ class AnchoredConfig:
     anchors_per_query: int | None = 10
     anchor_share: float | None = None  # instead of a count: this share of each query's pairs
     defer_share: float = 0.0  # also to the teacher: up to this share of each query's pairs, nearest a threshold
+    # Pseudo-anchors spread as the student's own grades of the query (calibration.anchor_thresholds):
+    # a weak prior, so one or two anchors do not give a query one or two grades in all.
+    prior_weight: float = 2.0
 
     @classmethod
     def from_params(cls, params: dict) -> AnchoredConfig:
@@ -70,6 +73,8 @@ class AnchoredConfig:
                              f"not {count!r}")
         if not isinstance(config.defer_share, int | float) or not 0 <= config.defer_share < 1:
             raise ValueError(f"defer_share must be in [0, 1), not {config.defer_share!r}")
+        if not isinstance(config.prior_weight, int | float) or not 0 <= config.prior_weight <= 100:
+            raise ValueError(f"prior_weight must be in [0, 100], not {config.prior_weight!r}")
         return config
 
     def anchors_for(self, pairs: int) -> int:
@@ -91,11 +96,13 @@ class AnchoredConfig:
 
 
 def anchored_labeler_create(*, name: str, student: Labeler, teacher: Labeler, anchors_per_query: int | None = 10,
-                            anchor_share: float | None = None, defer_share: float = 0.0) -> Labeler:
+                            anchor_share: float | None = None, defer_share: float = 0.0,
+                            prior_weight: float = AnchoredConfig.prior_weight) -> Labeler:
     """The anchored labeler of a student and a teacher (an existing one of that name is updated).
     It starts unpromoted: the promotion gate decides whether it may label at scale."""
     budget = {"anchor_share": anchor_share} if anchor_share is not None else {"anchors_per_query": anchors_per_query}
-    params = {"student": student.name, "teacher": teacher.name, "defer_share": defer_share, **budget}
+    params = {"student": student.name, "teacher": teacher.name, "defer_share": defer_share,
+              "prior_weight": prior_weight, **budget}
     AnchoredConfig.from_params(params)
     labeler, _ = Labeler.objects.update_or_create(
         name=name, defaults={"role": Labeler.Role.STUDENT, "backend": Labeler.Backend.ANCHORED, "model_ref": "",
@@ -137,15 +144,16 @@ def anchored_job_label(*, job: LabelingJob, backends: dict[str, LabelerBackend] 
         for query_id, pair_id in pairs:
             by_query[query_id].append(pair_id)
         spent = {"student": _labels_ensure(student, loaded, "student", [p for _, p in pairs]), "teacher": Graded()}
-        scores = dict(ModelLabel.objects.filter(labeler=student, pair_id__in=[p for _, p in pairs])
-                      .values_list("pair_id", "expected_grade"))
+        student_labels = ModelLabel.objects.filter(labeler=student, pair_id__in=[p for _, p in pairs])
+        scores = dict(student_labels.values_list("pair_id", "expected_grade"))
+        own_grades = dict(student_labels.values_list("pair_id", "grade"))
         existing = {s.query_id: s for s in AnchorSet.objects.filter(labeler=labeler, query_id__in=queries)}
         plans = {q: _plan(config, ids, scores) for q, ids in by_query.items() if q not in existing}
         anchors = [p for plan in plans.values() for p in plan.anchors]
         spent["teacher"] = _labels_ensure(teacher, loaded, "teacher", anchors)
         teacher_labels = _labels_of(teacher, anchors)
         for plan in plans.values():
-            plan.fit(teacher_labels, config.deferrals_for(len(plan.pair_ids)))
+            plan.fit(teacher_labels, [own_grades[p] for p in plan.pair_ids], config)
         deferred = [p for plan in plans.values() for p in plan.deferred]
         spent["teacher"] = spent["teacher"].add(_labels_ensure(teacher, loaded, "teacher", deferred))
         teacher_labels |= _labels_of(teacher, deferred)
@@ -215,10 +223,12 @@ class _Plan:
         self.thresholds: list[float] = []
         self.deferred: list[int] = []
 
-    def fit(self, teacher_labels: dict[int, Label], deferrals: int) -> None:
+    def fit(self, teacher_labels: dict[int, Label], own_grades: list[int], config: AnchoredConfig) -> None:
         position = {pair_id: i for i, pair_id in enumerate(self.pair_ids)}
-        self.thresholds = anchor_thresholds(self.scores, [teacher_labels[p].grade for p in self.anchors])
-        picked = deferrals_pick(self.scores, self.thresholds, deferrals, exclude=[position[p] for p in self.anchors])
+        self.thresholds = anchor_thresholds(self.scores, [teacher_labels[p].grade for p in self.anchors],
+                                            prior_grades=own_grades, prior_weight=config.prior_weight)
+        picked = deferrals_pick(self.scores, self.thresholds, config.deferrals_for(len(self.pair_ids)),
+                                exclude=[position[p] for p in self.anchors])
         self.deferred = [self.pair_ids[i] for i in picked]
 
     def anchor_set(self, labeler: Labeler, student: Labeler, teacher: Labeler, query_id: int,

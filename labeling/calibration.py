@@ -75,10 +75,16 @@ def anchors_pick(scores: ArrayLike, k: int) -> list[int]:
     return sorted(int(order[int((lo + hi) / 2)]) for lo, hi in pairwise(bounds))
 
 
-def anchor_thresholds(scores: ArrayLike, anchor_grades: Sequence[int]) -> list[float]:
+def anchor_thresholds(scores: ArrayLike, anchor_grades: Sequence[int], prior_grades: ArrayLike | None = None,
+                      prior_weight: float = 0.0) -> list[float]:
     """A query's thresholds: its pairs' scores cut at the anchors' grade shares (anchors picked by
-    anchors_pick stand for equal strata, so they count equally)."""
-    return share_thresholds(scores, grade_shares(anchor_grades))
+    anchors_pick stand for equal strata, so they count equally). With a prior, `prior_weight`
+    pseudo-anchors spread as `prior_grades` (the student's own grades of the query) join them,
+    so a query with one or two anchors is not given one or two grades in all."""
+    counts = grade_shares(anchor_grades) * len(anchor_grades)
+    if prior_grades is not None and prior_weight > 0 and len(np.asarray(prior_grades)):
+        counts = counts + prior_weight * grade_shares(prior_grades)
+    return share_thresholds(scores, counts)
 
 
 def deferrals_pick(scores: ArrayLike, thresholds: Sequence[float], n: int, exclude: Sequence[int] = ()) -> list[int]:

@@ -20,6 +20,20 @@ N_GRADES = len(GRADES)
 Level = Literal["nominal", "ordinal", "interval", "ratio"]  # krippendorff's levels of measurement
 
 
+def json_finite(value):
+    """A report as strict JSON allows (PostgreSQL's jsonb refuses NaN): a figure undefined on
+    these pairs (NaN, infinite) becomes null, in nested dicts and lists too."""
+    if isinstance(value, dict):
+        return {key: json_finite(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_finite(v) for v in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def confusion(reference: ArrayLike, predicted: ArrayLike) -> np.ndarray:
     """Counts, rows = reference grade, columns = predicted grade."""
     matrix = np.zeros((N_GRADES, N_GRADES), dtype=np.int64)

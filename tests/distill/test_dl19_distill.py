@@ -108,6 +108,31 @@ def test_two_fold_reproduction(dl19_dir, tmp_path, settings):
     # Two folds: each judged query is tested once at most, here the first two of each fold.
     assert len(all_test) == 4
 
+    # The frontier, per fold and as their mean: 0, 5 and 10 teacher-graded anchors of 15 pairs a query.
+    for part in (*report["folds"], report):
+        frontier = part["frontier"]
+        assert [round(entry["teacher_share"], 3) for entry in frontier] == [0.0, 0.333, 0.667]
+        assert [entry["anchors_per_query"] for entry in frontier] == [0, 5, 10]
+        for entry in frontier:
+            for figure in ("alpha_ordinal", "quadratic_kappa", "ndcg@10", "pairwise_accuracy"):
+                assert -1 <= entry[figure] <= 1 and -1 <= entry["teacher"][figure] <= 1
+            for interval in ("alpha_ci", "quadratic_kappa_ci"):
+                low, high = entry[interval]
+                assert low <= high and entry["teacher"][interval][0] <= entry["teacher"][interval][1]
+            assert "passed" in entry["gate"]
+        # The teacher is scored on the same pairs at every budget.
+        assert len({entry["teacher"]["alpha_ordinal"] for entry in frontier}) == 1
+    for fold in report["folds"]:
+        student_entry, *anchored_entries = fold["frontier"]
+        assert student_entry["labeler"] == fold["student_labeler"]
+        assert student_entry["alpha_ordinal"] == fold["student"]["alpha_ordinal"]
+        for entry in anchored_entries:  # anchors keep the teacher's grade, the rest the anchored student's
+            anchored = Labeler.objects.get(name=entry["labeler"])
+            sources = ModelLabel.objects.filter(labeler=anchored).values_list("source", flat=True)
+            assert len(sources) == fold["test_pairs"]
+            assert sum(s != ModelLabel.Source.MODEL for s in sources) == round(entry["teacher_share"] * len(sources))
+            assert anchored.promotion["passed"] == entry["gate"]["passed"]
+
 
 @pytest.mark.slow
 def test_held_out_queries_from_a_file(dl19_dir, tmp_path, settings):

@@ -53,7 +53,8 @@ def _run(labeler, scope=None, **kwargs):
 
 def test_anchors_set_each_query_scale_and_keep_the_teacher_grade(setup):
     student, teacher, pairs = setup
-    anchored = anchored_labeler_create(name="anchored", student=student, teacher=teacher, anchors_per_query=8)
+    anchored = anchored_labeler_create(name="anchored", student=student, teacher=teacher, anchors_per_query=8,
+                                       prior_weight=0)
     job = _run(anchored)
     assert job.status == LabelingJob.Status.SUCCEEDED and job.done == job.total == 2 * N
 

@@ -62,6 +62,16 @@ def test_the_same_student_scores_on_two_query_scales():
     assert low.mean() < 0.3 and high.mean() > 2.0
 
 
+def test_a_prior_keeps_a_single_anchor_from_giving_the_query_one_grade():
+    scores = np.linspace(0, 1, 40)
+    own = [0] * 20 + [1] * 10 + [2] * 10  # the student's own grades of the query
+    alone = grades_from_thresholds(scores, anchor_thresholds(scores, [1]))
+    assert set(alone.tolist()) == {1}
+    with_prior = grades_from_thresholds(scores, anchor_thresholds(scores, [1], prior_grades=own, prior_weight=2))
+    # one anchor's 1 counts as much as two pseudo-anchors spread 50/25/25 over 0, 1, 2
+    assert np.bincount(with_prior, minlength=4).tolist() == [13, 20, 7, 0]
+
+
 def test_deferrals_are_the_pairs_nearest_a_cut_in_rank():
     scores = np.arange(100.0)
     thresholds = share_thresholds(scores, grade_shares([0] * 5 + [3] * 5))  # one cut, in the middle

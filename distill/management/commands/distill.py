@@ -1,7 +1,9 @@
+import inspect
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Benchmark
-from distill.config import DEFAULTS
+from distill.config import DEFAULTS, config_from_choices
 from distill.models import Run
 from distill.runs import run_launch, run_stage_execute
 from distill.stages import SERVICES
@@ -26,6 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float, default=DEFAULTS["train"]["learning_rate"])
         parser.add_argument("--batch-size", type=int, default=DEFAULTS["train"]["batch_size"])
         parser.add_argument("--max-length", type=int, default=DEFAULTS["train"]["max_length"])
+        parser.add_argument("--gate-margin", type=float, default=DEFAULTS["evaluate"]["margin"],
+                            help="The promotion gate: not worse than the teacher by more than this.")
         parser.add_argument("--foreground", action="store_true", help="Run the stages here instead of on the workers.")
 
     def handle(self, **o):
@@ -34,13 +38,7 @@ class Command(BaseCommand):
             benchmark = Benchmark.objects.get(name=o["benchmark"]) if o["benchmark"] else None
         except (Corpus.DoesNotExist, Benchmark.DoesNotExist) as exc:
             raise CommandError(str(exc)) from None
-        config = {
-            "generator": o["generator"], "teacher": o["teacher"], "student_base": o["student_base"],
-            "synthesize": {"seed_documents": o["seed_documents"], "queries_per_document": o["queries_per_document"]},
-            "mine": {"bm25_negatives": o["bm25_negatives"], "random_negatives": o["random_negatives"]},
-            "train": {"epochs": o["epochs"], "learning_rate": o["learning_rate"], "batch_size": o["batch_size"],
-                      "max_length": o["max_length"]},
-        }
+        config = config_from_choices(**{key: o[key] for key in inspect.signature(config_from_choices).parameters})
         run = run_launch(name=o["name"], corpus=corpus, benchmark=benchmark, config=config, enqueue=not o["foreground"])
         if not o["foreground"]:
             self.stdout.write(f"Run {run.id} queued; follow it at /runs/{run.id}/")

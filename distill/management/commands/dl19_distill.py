@@ -1,10 +1,12 @@
+import argparse
 import json
-import math
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from distill.dl19 import Dl19Config, dl19_distill
+from distill.frontier import FrontierConfig
+from labeling.metrics import json_finite
 
 HEADLINE = ["accuracy", "kappa", "quadratic_kappa", "alpha_ordinal", "ndcg@10", "pairwise_accuracy"]
 
@@ -23,6 +25,16 @@ class Command(BaseCommand):
         parser.add_argument("--annotator", default="nist")
         parser.add_argument("--base-model", default="minilm-l6")
         parser.add_argument("--params", default="{}", help="Training parameters over the defaults, as JSON.")
+        frontier = parser.add_argument_group("the frontier and the promotion gate (distill.frontier)")
+        frontier.add_argument("--anchors-per-query", type=_counts, action="extend",
+                              help="Teacher-graded anchors per test query, repeatable or a list (0: the student "
+                                   "alone); default 0,5,10.")
+        frontier.add_argument("--defer-share", type=float, default=0.0,
+                              help="Also send this share of each query's pairs, nearest a threshold, to the teacher.")
+        frontier.add_argument("--gate-margin", type=float, default=FrontierConfig.margin,
+                              help="The gate passes a budget not worse than the teacher by more than this.")
+        frontier.add_argument("--teacher-pairs-per-s", type=float,
+                              help="The teacher's rate, for the effective throughput (a recorded run has none).")
         reduced = parser.add_argument_group("reduced configurations (tests, CI)")
         reduced.add_argument("--max-train-queries", type=int)
         reduced.add_argument("--max-train-pairs-per-query", type=int)
@@ -40,6 +52,10 @@ class Command(BaseCommand):
                 annotator=o["annotator"], base_model=o["base_model"], params=params,
                 max_train_queries=o["max_train_queries"], max_train_pairs_per_query=o["max_train_pairs_per_query"],
                 max_test_queries=o["max_test_queries"], max_test_pairs_per_query=o["max_test_pairs_per_query"],
+                frontier=FrontierConfig.from_dict({
+                    "anchors_per_query": o["anchors_per_query"] or FrontierConfig.anchors_per_query,
+                    "defer_share": o["defer_share"], "margin": o["gate_margin"]}),
+                teacher_pairs_per_s=o["teacher_pairs_per_s"],
             )
             report = dl19_distill(config=config, log=lambda line: self.stdout.write(line))
         except (ValueError, OSError, json.JSONDecodeError) as exc:
@@ -48,7 +64,7 @@ class Command(BaseCommand):
             self._table(fold, f"{fold['split']} ({fold['test_pairs']} test pairs)")
         self._table(report, "mean over folds" if "folds" in report else f"{report['test_pairs']} test pairs")
         if o["json"]:
-            o["json"].write_text(json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
+            o["json"].write_text(json.dumps(json_finite(report), indent=2, allow_nan=False) + "\n")
             self.stdout.write(f"written to {o['json']}")
 
     def _table(self, report: dict, title: str) -> None:
@@ -59,12 +75,9 @@ class Command(BaseCommand):
                           f" trained in {report['train_seconds']:.0f} s")
 
 
-def _finite(value):
-    """Strict JSON: NaN (a metric undefined on these pairs) becomes null."""
-    if isinstance(value, dict):
-        return {key: _finite(v) for key, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _counts(text: str) -> list[int]:
+    """"5", or "0,5,10": anchors per query."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"anchors per query are whole numbers, not {text!r}") from None
