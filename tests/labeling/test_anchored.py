@@ -173,3 +173,14 @@ def test_label_refuses_an_unpromoted_student_unless_forced(setup):
     assert labeling_job_create(labeler=anchored, scope={"query__external_id": "low"}, enqueue=False).total == N
     teacher_job = labeling_job_create(labeler=teacher, scope={"query__external_id": "low"}, enqueue=False)
     assert teacher_job.total == N  # teachers are never gated
+
+
+def test_the_command_creates_an_anchored_labeler_or_says_what_is_wrong(setup):
+    call_command("anchored_labeler", name="cli", student="student", teacher="teacher", anchor_share=0.1)
+    labeler = Labeler.objects.get(name="cli")
+    assert labeler.backend == Labeler.Backend.ANCHORED and labeler.role == Labeler.Role.STUDENT
+    assert labeler.params["anchor_share"] == 0.1 and "anchors_per_query" not in labeler.params
+    with pytest.raises(CommandError, match="no labeler named 'nobody'"):
+        call_command("anchored_labeler", name="bad", student="nobody", teacher="teacher")
+    with pytest.raises(CommandError, match="defer_share must be"):
+        call_command("anchored_labeler", name="bad", student="student", teacher="teacher", defer_share=2.0)
