@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {"epochs": 2, "learning_rate": 3e-5, "batch_size": 16, "max_length": 192, "validation_fraction": 0.2},
     # The frontier on the benchmark and the promotion gate (distill.frontier): the student alone,
     # then anchored with about 5, 10 and 20% of each query's pairs graded by the teacher.
-    "evaluate": {"anchors_per_query": [0], "anchor_shares": [0.05, 0.1, 0.2], "defer_share": 0.0, "margin": 0.05,
+    "evaluate": {"anchors_per_query": [0], "anchor_shares": [0.05, 0.1, 0.2], "defer_shares": [0.0], "margin": 0.05,
                  "resamples": 1000},
 }
 

@@ -32,11 +32,12 @@ GATED = ("alpha_ordinal", "quadratic_kappa")
 
 @dataclass(frozen=True)
 class FrontierConfig:
-    """Budgets as anchors per query (0: the student alone) or as shares of each query's pairs."""
+    """Budgets as anchors per query (0: the student alone) or as shares of each query's pairs, each
+    with every share of deferred pairs in `defer_shares`."""
 
     anchors_per_query: Sequence[int] = (0, 5, 10)
     anchor_shares: Sequence[float] = ()
-    defer_share: float = 0.0
+    defer_shares: Sequence[float] = (0.0,)
     margin: float = 0.05  # the gate: not worse than the teacher by more than this
     resamples: int = 1000
     seed: int = 13
@@ -52,6 +53,9 @@ class FrontierConfig:
             raise ValueError(f"anchors_per_query are whole numbers >= 0, not {list(config.anchors_per_query)}")
         if any(not isinstance(s, int | float) or not 0 <= s <= 1 for s in config.anchor_shares):
             raise ValueError(f"anchor_shares are shares in [0, 1], not {list(config.anchor_shares)}")
+        if not config.defer_shares or any(not isinstance(s, int | float) or not 0 <= s < 1
+                                          for s in config.defer_shares):
+            raise ValueError(f"defer_shares are shares in [0, 1), not {list(config.defer_shares)}")
         if not isinstance(config.margin, int | float) or not 0 <= config.margin <= 1:
             raise ValueError(f"the gate's margin is in [0, 1], not {config.margin!r}")
         if not isinstance(config.resamples, int) or not 100 <= config.resamples <= 100_000:
@@ -60,10 +64,10 @@ class FrontierConfig:
 
     def budgets(self) -> list[dict]:
         """Each budget as anchored_labeler_create's keywords ({} for the student alone)."""
-        out: list[dict] = [{} if k == 0 else {"anchors_per_query": k} for k in self.anchors_per_query]
-        out += [{} if s == 0 else {"anchor_share": s} for s in self.anchor_shares]
-        if {} not in out:
-            out.insert(0, {})  # the pure student is always on the frontier
+        anchors: list[dict] = [{"anchors_per_query": k} for k in self.anchors_per_query if k]
+        anchors += [{"anchor_share": s} for s in self.anchor_shares if s]
+        out: list[dict] = [{}]  # the pure student is always on the frontier
+        out += [{**budget, "defer_share": d} for budget in anchors for d in self.defer_shares]
         unique: list[dict] = []
         for budget in out:
             if budget not in unique:
@@ -95,9 +99,8 @@ def frontier_measure(*, student: Labeler, teacher: Labeler, evaluated: Evaluated
         if not budget:
             graders["student"], shares["student"] = student, 0.0
             continue
-        name = _anchored_name(student, budget, config.defer_share)
-        anchored = anchored_labeler_create(name=name, student=student, teacher=teacher,
-                                           defer_share=config.defer_share, **budget)
+        name = _anchored_name(student, budget)
+        anchored = anchored_labeler_create(name=name, student=student, teacher=teacher, **budget)
         _evaluation_reset(anchored, evaluated)
         job = labeling_job_create(labeler=anchored, scope=scope, description=f"{name}: frontier", enqueue=False,
                                   gated=False)  # the evaluation that decides its gate
@@ -192,9 +195,9 @@ def frontier_mean(folds: Sequence[Sequence[dict]]) -> list[dict]:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _anchored_name(student: Labeler, budget: dict, defer_share: float) -> str:
+def _anchored_name(student: Labeler, budget: dict) -> str:
     size = f"k{budget['anchors_per_query']}" if "anchors_per_query" in budget else f"s{budget['anchor_share']:g}"
-    deferring = f"-d{defer_share:g}" if defer_share else ""
+    deferring = f"-d{budget['defer_share']:g}" if budget.get("defer_share") else ""
     return f"{student.name}-anchored-{size}{deferring}"[:100]
 
 

@@ -39,7 +39,7 @@ def one_hot(grade: int) -> list[float]:
     return [float(g == grade) for g in range(4)]
 
 
-def evaluated_run(*, margin=0.05):
+def evaluated_run(*, margin=0.05, **evaluate):
     """A benchmark the people graded; a teacher that mostly agrees with them; a student that ranks
     each query's pairs right but at a level that drifts per query."""
     rng = np.random.default_rng(7)
@@ -48,7 +48,8 @@ def evaluated_run(*, margin=0.05):
     teacher = LabelerFactory(name="teacher", role=Labeler.Role.TEACHER)
     run = Run.objects.create(name="r", corpus=corpus, benchmark=benchmark, status=Run.Status.RUNNING,
                              config=config_merge({"teacher": teacher.name, "evaluate": {"margin": margin,
-                                                                                          "resamples": 300}}))
+                                                                                          "resamples": 300,
+                                                                                          **evaluate}}))
     student = LabelerFactory(name=student_name(run.id), role=Labeler.Role.STUDENT)
     people = [UserFactory(username="ann1"), UserFactory(username="ann2")]
     pairs = []
@@ -100,6 +101,18 @@ def test_the_evaluate_stage_measures_the_frontier_and_records_the_gate():
 
 
 @pytest.mark.django_db
+def test_deferred_pairs_add_to_the_teacher_share():
+    setup = evaluated_run(anchor_shares=[0.1], defer_shares=[0.0, 0.1])
+    run_evaluate(setup.run)
+    frontier = Run.objects.get(id=setup.run.id).metrics["evaluate"]["frontier"]
+    assert [(e["anchor_share"], e["defer_share"], round(e["teacher_share"], 2)) for e in frontier] == [
+        (None, 0.0, 0.0), (0.1, 0.0, 0.1), (0.1, 0.1, 0.2)]
+    deferring = Labeler.objects.get(name=frontier[2]["labeler"])
+    deferred = ModelLabel.objects.filter(labeler=deferring, source=ModelLabel.Source.DEFERRED)
+    assert deferred.count() == QUERIES * 2
+
+
+@pytest.mark.django_db
 def test_the_run_page_shows_the_frontier_and_the_verdict(client):
     setup = evaluated_run(margin=1.0)  # a margin that passes every budget
     run_evaluate(setup.run)
@@ -128,9 +141,10 @@ def test_the_gate_is_non_inferiority_on_both_figures():
 
 def test_frontier_settings_are_checked():
     assert FrontierConfig.from_dict({"anchors_per_query": [0, 5], "anchor_shares": [0.1]}).budgets() == [
-        {}, {"anchors_per_query": 5}, {"anchor_share": 0.1}]
-    assert FrontierConfig.from_dict({"anchors_per_query": [5]}).budgets()[0] == {}  # the student alone, always
+        {}, {"anchors_per_query": 5, "defer_share": 0.0}, {"anchor_share": 0.1, "defer_share": 0.0}]
+    assert FrontierConfig.from_dict({"anchors_per_query": [5], "defer_shares": [0, 0.05]}).budgets() == [
+        {}, {"anchors_per_query": 5, "defer_share": 0}, {"anchors_per_query": 5, "defer_share": 0.05}]
     for bad in ({"anchors_per_query": [-1]}, {"anchor_shares": [2]}, {"margin": -0.1}, {"resamples": 5},
-                {"budget": 3}):
+                {"budget": 3}, {"defer_shares": [1.0]}, {"defer_shares": []}):
         with pytest.raises(ValueError):
             FrontierConfig.from_dict(bad)

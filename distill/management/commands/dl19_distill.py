@@ -29,8 +29,9 @@ class Command(BaseCommand):
         frontier.add_argument("--anchors-per-query", type=_counts, action="extend",
                               help="Teacher-graded anchors per test query, repeatable or a list (0: the student "
                                    "alone); default 0,5,10.")
-        frontier.add_argument("--defer-share", type=float, default=0.0,
-                              help="Also send this share of each query's pairs, nearest a threshold, to the teacher.")
+        frontier.add_argument("--defer-share", type=_shares, action="extend",
+                              help="Also send this share of each query's pairs, nearest a threshold, to the teacher: "
+                                   "repeatable or a list, each with every anchor budget; default 0.")
         frontier.add_argument("--gate-margin", type=float, default=FrontierConfig.margin,
                               help="The gate passes a budget not worse than the teacher by more than this.")
         frontier.add_argument("--teacher-pairs-per-s", type=float,
@@ -54,7 +55,7 @@ class Command(BaseCommand):
                 max_test_queries=o["max_test_queries"], max_test_pairs_per_query=o["max_test_pairs_per_query"],
                 frontier=FrontierConfig.from_dict({
                     "anchors_per_query": o["anchors_per_query"] or FrontierConfig.anchors_per_query,
-                    "defer_share": o["defer_share"], "margin": o["gate_margin"]}),
+                    "defer_shares": o["defer_share"] or [0.0], "margin": o["gate_margin"]}),
                 teacher_pairs_per_s=o["teacher_pairs_per_s"],
             )
             report = dl19_distill(config=config, log=lambda line: self.stdout.write(line))
@@ -73,6 +74,14 @@ class Command(BaseCommand):
             self.stdout.write(f"{key:>18}  {report['teacher'][key]:8.3f}  {report['student'][key]:8.3f}")
         self.stdout.write(f"student {report['student_pairs_per_s']:.1f} pairs/s,"
                           f" trained in {report['train_seconds']:.0f} s")
+
+
+def _shares(text: str) -> list[float]:
+    """"0.05", or "0,0.05": shares of each query's pairs."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shares are numbers in [0, 1), not {text!r}") from None
 
 
 def _counts(text: str) -> list[int]:
