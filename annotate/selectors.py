@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Va
 from django.db.models.functions import Coalesce, NullIf, Substr
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
-from labeling.models import Judgment
+from labeling.models import Corpus, Judgment
 
 from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
@@ -105,6 +105,15 @@ def benchmark_visible_get(*, user, name: str) -> Benchmark:
 
 def user_can_grade(*, user) -> bool:
     return user.is_active and (user.is_superuser or user.has_perm("annotate.grade_benchmark"))
+
+
+def user_sees_corpora(*, user) -> bool:
+    """Admins and reviewers (who may read any document); not annotators, nor users without a role."""
+    return user.is_authenticated and user.is_active and (user.is_superuser or user.has_perm("labeling.view_document"))
+
+
+def corpora_visible_to(*, user) -> QuerySet[Corpus]:
+    return Corpus.objects.all() if user_sees_corpora(user=user) else Corpus.objects.none()
 
 
 # --- the queue -------------------------------------------------------------------------------
