@@ -36,6 +36,18 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
+# Served over HTTPS (HTTPS=true): secure-only cookies, HSTS, http redirected to https. Off by
+# default, for the embedded run on http://127.0.0.1 (secure cookies would never come back there).
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # a load balancer's probe over plain http inside the network
+# Behind TRUSTED_PROXIES reverse proxies (a TLS-terminating load balancer): the scheme comes from
+# X-Forwarded-Proto and the client's address from X-Forwarded-For (the login throttle's).
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
