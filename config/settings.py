@@ -7,6 +7,7 @@ CELERY_BROKER_URL to scale out (PostgreSQL, Redis or RabbitMQ).
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     "config",
     "labeling",
     "annotate",
@@ -75,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a throttled login (config.login_throttle) into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,6 +134,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["config.login_throttle.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+# Login throttling (django-axes; config.login_throttle says why that and how).
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: an account, an address
+AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A success does not clear the count: it would clear the address's too (an attacker's own
+# account would reset the count of their guesses at another).
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False  # no start-up line in every command's output; failed logins are still logged
 LOGIN_URL = "login"
 # An annotator's hold on a pair lapses after this long idle (annotate's queue).
 ANNOTATE_LEASE_SECONDS = int(os.environ.get("ANNOTATE_LEASE_SECONDS", "300"))
