@@ -23,7 +23,7 @@ STOPWORDS = frozenset(
 )
 DOCUMENT_TEXT_LIMIT = 200_000  # characters shown; longer documents are cut with a note
 TITLE_LIMIT = 1_000  # characters of a title shown
-QUERY_TEXT_LIMIT = 2_000  # characters of a query shown (and highlighted); longer ones are cut with a note
+QUERY_TEXT_LIMIT = 500  # characters of a query shown (and highlighted); longer ones are cut with a note
 MAX_TERM_LENGTH = 64  # a longer "word" in a query is not a term anyone searches for: never highlighted
 WORD = re.compile(r"\w+")
 HTTP_SCHEMES = {"http", "https"}
@@ -137,7 +137,7 @@ class Shown:
     def note(self) -> str:
         if self.shown >= self.length:
             return ""
-        return f"Only the first {self.shown:,} of its {self.length:,} characters are shown."
+        return f"only the first {self.shown:,} of its {self.length:,} characters are shown."
 
 
 def text_shown(text: str, *, query: str = "", limit: int) -> Shown:

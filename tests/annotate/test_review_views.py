@@ -138,8 +138,8 @@ def test_a_huge_query_and_document_keep_the_review_pages_bounded(reviewer_client
     pair.document.save()
     page = reviewer_client.get(url("review", bench)).content.decode()
     assert shown_pair(reviewer_client.get(url("review", bench))) == pair.id
-    assert "Only the first 2,000 of its 7,000,000 characters are shown." in page
-    assert "Only the first 200,000 of its 14,000,000 characters are shown." in page
+    assert "This query is long: only the first 500 of its 7,000,000 characters are shown." in page
+    assert "This document is long: only the first 200,000 of its 14,000,000 characters are shown." in page
     assert len(page) < 800_000, len(page)
     reviewer_client.post(url("review", bench), {"pair": pair.id, "action": "keep_human"})
     for path in (url("review", bench), url("review_log", bench)):  # the decision is in the recent list and the log

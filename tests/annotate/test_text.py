@@ -61,7 +61,7 @@ def test_highlight_is_linear_a_100k_word_query_over_the_shown_text_takes_under_a
 def test_a_long_text_is_cut_with_a_note_a_short_one_is_not():
     shown = text_shown("budget " * 100, query="budget", limit=50)
     assert shown.html.count("<mark>") == 7 and len(shown.html) < 200
-    assert shown.note == "Only the first 50 of its 700 characters are shown."
+    assert shown.note == "only the first 50 of its 700 characters are shown."
     assert text_shown("short", query="", limit=50).note == ""
 
 

@@ -387,8 +387,8 @@ def test_a_huge_document_and_query_render_a_bounded_page_fast_with_a_note(client
     page = response.content.decode()
     assert response.status_code == 200 and current_item(response) == item
     assert len(page) < 2 * DOCUMENT_TEXT_LIMIT + 100_000, len(page)  # was the whole query, three times
-    assert f"Only the first {DOCUMENT_TEXT_LIMIT:,} of its 50,000,000 characters are shown." in page
-    assert f"Only the first {QUERY_TEXT_LIMIT:,} of its {len(query.text):,} characters are shown." in page
+    assert f"This document is long: only the first {DOCUMENT_TEXT_LIMIT:,} of its 50,000,000 characters" in page
+    assert f"This query is long: only the first {QUERY_TEXT_LIMIT:,} of its {len(query.text):,} characters" in page
     assert "<mark>w000001</mark>" in page
     assert elapsed < 10, f"{elapsed:.1f} s"
     # The link is text, not a link: no href carries the javascript: URL.
