@@ -195,6 +195,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"forbidden_one_line": {"()": "config.log_filters.ForbiddenOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django.request": {"filters": ["forbidden_one_line"]}},
+    "loggers": {
+        "django.request": {"filters": ["forbidden_one_line"]},
+        "axes": {"level": "WARNING"},  # failed logins and lockouts; not a line per successful login
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

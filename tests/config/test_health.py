@@ -1,5 +1,4 @@
 import pytest
-from kombu import pools as kombu_pools
 
 from annotate.roles import ADMIN, user_role_set
 from config.celery import app
@@ -33,14 +32,9 @@ def test_health_reports_database_and_broker_to_an_admin(staff_client):
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    """The broker on a closed port (nothing listens on port 1)."""
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    kombu_pools.reset()
-    app._pool = None
-    yield
-    monkeypatch.undo()
-    kombu_pools.reset()
-    app._pool = None
+    """The broker on a closed port (nothing listens on port 1): /health's connection goes there."""
+    connect = app.connection_for_write
+    monkeypatch.setattr(app, "connection_for_write", lambda *args, **kwargs: connect("redis://127.0.0.1:1/0"))
 
 
 @pytest.mark.django_db
@@ -53,7 +47,7 @@ def test_health_is_503_when_the_broker_is_down_and_says_why_only_to_an_admin(cli
     response = client.get("/health")
     assert response.status_code == 503
     broker = response.json()["broker"]
-    assert broker["ok"] is False and broker["transport"] == "redis" and broker["error"]
+    assert broker["ok"] is False and broker["transport"] and "refused" in broker["error"].lower()
 
 
 @pytest.mark.worker
