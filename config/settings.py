@@ -42,6 +42,9 @@ CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").sp
 HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000")) if HTTPS else 0
+# Choices about the whole domain, not this app (check --deploy notes W005 and W021 while off).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", False)
 SECURE_REDIRECT_EXEMPT = [r"^health$"]  # a load balancer's probe over plain http inside the network
 # Behind TRUSTED_PROXIES reverse proxies (a TLS-terminating load balancer): the scheme comes from
 # X-Forwarded-Proto and the client's address from X-Forwarded-For (the login throttle's).

@@ -11,7 +11,7 @@ DEPLOY_WARNINGS = ("security.W004", "security.W008", "security.W012", "security.
 
 
 def check_deploy(tmp_path, **env) -> str:
-    environment = {k: v for k, v in os.environ.items() if k not in ("HTTPS", "HSTS_SECONDS", "TRUSTED_PROXIES")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HTTPS", "HSTS_", "TRUSTED_PROXIES"))}
     environment.update(ASSESSOR_VAR_DIR=str(tmp_path), DEBUG="false", **env)
     done = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=settings.BASE_DIR,
                           env=environment, capture_output=True, text=True, timeout=120)
@@ -21,6 +21,11 @@ def check_deploy(tmp_path, **env) -> str:
 def test_check_deploy_is_clean_with_https_on(tmp_path):
     output = check_deploy(tmp_path, HTTPS="true")
     assert not [w for w in DEPLOY_WARNINGS if w in output], output
+
+
+def test_hsts_for_subdomains_and_preload_follow_their_settings(tmp_path):
+    output = check_deploy(tmp_path, HTTPS="true", HSTS_INCLUDE_SUBDOMAINS="true", HSTS_PRELOAD="true")
+    assert "System check identified no issues" in output, output
 
 
 def test_https_is_off_by_default_for_the_local_http_run(tmp_path):
