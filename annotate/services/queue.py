@@ -60,6 +60,9 @@ class NotLeased(QueueError):
     """A grade or skip for a pair the annotator holds no lease on."""
 
 
+NOT_LEASED = "That pair was not handed to you (or you have moved on from it); here is your next one."
+
+
 class GuidelinesRequired(QueueError):
     """A pair asked for before the annotator accepted the benchmark's guidelines."""
 
@@ -275,7 +278,7 @@ def judgment_submit(*, benchmark: Benchmark, annotator, item_id: int, grade: int
         if lease is None:
             # Only the pair the queue handed out (its lease, lapsed or not): never a pair picked
             # by id, a gold pair the queue did not serve, or one before the guidelines.
-            raise NotLeased("That pair was not handed to you (or you have moved on from it); here is your next one.")
+            raise NotLeased(NOT_LEASED)
         holds = lease.expires_at > current
         if not holds and not _room(item, annotator, current, benchmark.judgments_required):
             lease.delete()
@@ -308,7 +311,7 @@ def pair_skip(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | 
         if item is None:
             raise QueueError("That pair is not in this benchmark.")
         if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
-            raise NotLeased("That pair was not handed to you (or you have moved on from it); here is your next one.")
+            raise NotLeased(NOT_LEASED)
         Skip.objects.update_or_create(item=item, annotator=annotator, defaults={"created_at": _clock(now)})
 
 

@@ -11,7 +11,9 @@ DEPLOY_WARNINGS = ("security.W004", "security.W008", "security.W012", "security.
 
 
 def check_deploy(tmp_path, **env) -> str:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HTTPS", "HSTS_", "TRUSTED_PROXIES"))}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process: no deployment has it.
+    unset = ("HTTPS", "HSTS_", "TRUSTED_PROXIES", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(unset)}
     environment.update(ASSESSOR_VAR_DIR=str(tmp_path), DEBUG="false", **env)
     done = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=settings.BASE_DIR,
                           env=environment, capture_output=True, text=True, timeout=120)
