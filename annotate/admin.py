@@ -1,7 +1,45 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Q
 
 from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, ReviewDecision, Skip
+from .roles import roles_grantable
 from .services import benchmark_counts_refresh
+
+User = get_user_model()
+
+
+class AssessorUserAdmin(UserAdmin):
+    """Users, for the admin role too, without a way up: only a superuser sets superuser or staff
+    status or single permissions, or changes a superuser (their password included); anyone
+    else grants only their own role and those below it (roles_grantable)."""
+
+    PRIVILEGED = ("is_staff", "is_superuser", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + self.PRIVILEGED
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not request.user.is_superuser and "groups" in form.base_fields:
+            # The user's current groups stay choices (saving keeps them); only grantable ones are added.
+            allowed = Q(name__in=roles_grantable(user=request.user))
+            if obj is not None:
+                allowed |= Q(pk__in=obj.groups.values("pk"))
+            form.base_fields["groups"].queryset = Group.objects.filter(allowed)
+        return form
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+
+admin.site.unregister(User)
+admin.site.register(User, AssessorUserAdmin)
 
 
 class MembershipInline(admin.TabularInline):

@@ -7,12 +7,26 @@ from .models import ReviewDecision
 from .review import ANY, CONSENSUS
 
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
+ID_MAX = 2**63 - 1  # the largest id a database row can have (a bigint): a larger one is a bad request
+
+
+def id_field(**kwargs) -> forms.IntegerField:
+    """A row id from a form: a whole number from 1 to ID_MAX, so no query is made with a number
+    the database cannot hold (10**25 raised OverflowError on SQLite)."""
+    return forms.IntegerField(min_value=1, max_value=ID_MAX, **kwargs)
+
+
+def id_errors(form: forms.Form, *fields: str) -> str | None:
+    """The message for a bound, invalid form whose id fields are wrong (`field: error`), or None
+    when they are fine. A page never sends a bad id: such a request is answered 400."""
+    errors = [f"{field}: {error}" for field in fields for error in form.errors.get(field, [])]
+    return " ".join(errors) or None
 
 
 class GradeForm(forms.Form):
     """One pair's grade, or a skip (action=skip)."""
 
-    item = forms.IntegerField(min_value=1)
+    item = id_field()
     grade = forms.TypedChoiceField(choices=Grade.choices, coerce=int, required=False, empty_value=None)
     action = forms.ChoiceField(choices=[("grade", "grade"), ("skip", "skip")], required=False)
     comment = forms.CharField(required=False, max_length=4000)
@@ -33,7 +47,7 @@ class RegradeForm(forms.Form):
 
 
 class LeaseForm(forms.Form):
-    item = forms.IntegerField(min_value=1)
+    item = id_field()
 
 
 class ReviewFilterForm(forms.Form):
@@ -48,13 +62,13 @@ class ReviewFilterForm(forms.Form):
     model_grade = forms.TypedChoiceField(choices=[("", "any"), *Grade.choices], coerce=int, required=False,
                                          empty_value=None)
     annotator = forms.CharField(required=False, max_length=150)
-    pair = forms.IntegerField(required=False, min_value=1)  # show this pair first (after an undo)
+    pair = id_field(required=False)  # show this pair first (after an undo)
 
 
 class DecisionForm(forms.Form):
     """One decision: action keep_human, take_model or ambiguous, or a grade button (set_grade)."""
 
-    pair = forms.IntegerField(min_value=1)
+    pair = id_field()
     action = forms.ChoiceField(
         choices=[(a.value, a.label) for a in ReviewDecision.Action if a != ReviewDecision.Action.UNDO], required=False)
     grade = forms.TypedChoiceField(choices=Grade.choices, coerce=int, required=False, empty_value=None)

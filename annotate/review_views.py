@@ -13,11 +13,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .forms import DecisionForm, ReviewFilterForm
+from .forms import DecisionForm, ReviewFilterForm, id_errors
 from .models import Benchmark
 from .review import CONSENSUS, disagreements, pair_evidence, review_counts, review_labelers, review_log
 from .services.review import ReviewError, adjudication_decide, adjudication_undo
-from .views import GRADES, benchmark_or_404
+from .views import GRADES, bad_request, benchmark_or_404
 
 FILTERS = ("labeler", "mode", "query", "grade", "model_grade", "annotator")
 RECENT = 5
@@ -88,6 +88,8 @@ def review(request, name: str):
         return render(request, "annotate/review.html", _context(request, benchmark, choices))
     form = DecisionForm(request.POST)
     if not form.is_valid():
+        if bad_id := id_errors(form, "pair"):
+            return bad_request(bad_id)
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return _answer(request, benchmark, choices)
     data = form.cleaned_data

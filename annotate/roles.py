@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 ADMIN, REVIEWER, ANNOTATOR = "admin", "reviewer", "annotator"
-ROLES = (ADMIN, REVIEWER, ANNOTATOR)
+ROLES = (ADMIN, REVIEWER, ANNOTATOR)  # highest first
 
 ANNOTATOR_PERMISSIONS = ["annotate.grade_benchmark"]
 REVIEWER_PERMISSIONS = [
@@ -79,6 +79,16 @@ def user_role_set(*, user, role: str) -> None:
         if role == ADMIN and not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
+
+
+def roles_grantable(*, user) -> list[str]:
+    """The roles `user` may give others (in the Django admin): a superuser any, anyone else
+    only their own role and those below it; superuser and staff status stay a superuser's."""
+    if user.is_active and user.is_superuser:
+        return list(ROLES)
+    held = set(user.groups.values_list("name", flat=True)) if user.is_active else set()
+    highest = next((i for i, role in enumerate(ROLES) if role in held), len(ROLES))
+    return list(ROLES[highest:])
 
 
 def on_post_migrate(sender, using="default", **kwargs) -> None:

@@ -10,14 +10,15 @@ from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models.functions import Coalesce, NullIf, Substr
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
-from labeling.models import Judgment
+from labeling.models import Corpus, Judgment
 
 from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
 RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
+RECENT_TEXT_LIMIT = 300  # characters of a query read for the recent list
 
 
 def human_grade(grades: Sequence[int]) -> int:
@@ -104,6 +105,15 @@ def benchmark_visible_get(*, user, name: str) -> Benchmark:
 
 def user_can_grade(*, user) -> bool:
     return user.is_active and (user.is_superuser or user.has_perm("annotate.grade_benchmark"))
+
+
+def user_sees_corpora(*, user) -> bool:
+    """Admins and reviewers (who may read any document); not annotators, nor users without a role."""
+    return user.is_authenticated and user.is_active and (user.is_superuser or user.has_perm("labeling.view_document"))
+
+
+def corpora_visible_to(*, user) -> QuerySet[Corpus]:
+    return Corpus.objects.all() if user_sees_corpora(user=user) else Corpus.objects.none()
 
 
 # --- the queue -------------------------------------------------------------------------------
@@ -193,10 +203,11 @@ def judgments_recent(*, benchmark: Benchmark, annotator, limit: int = RECENT_EDI
 
 
 def grades_recent(*, benchmark: Benchmark, annotator) -> list[Mapping[str, Any]]:
-    """The grading page's list of judgments_recent: id, grade, query text and document title
-    per row, as plain values (every grading request renders it: no model instances)."""
+    """The grading page's list of judgments_recent: id, grade, query text (its start: a query
+    may be huge) and document title per row, as plain values (every grading request renders it:
+    no model instances)."""
     return list(judgments_recent(benchmark=benchmark, annotator=annotator).values(
-        "id", "grade", query=F("pair__query__text"),
+        "id", "grade", query=Substr(F("pair__query__text"), 1, RECENT_TEXT_LIMIT),
         title=Coalesce(NullIf(F("pair__document__title"), Value("")), F("pair__document__external_id")),
     ))
 

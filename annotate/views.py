@@ -5,15 +5,16 @@ redirects to the grading page, which shows the next pair."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from labeling.grades import DEFINITIONS, Grade
 
 from . import dashboard, services
-from .forms import GradeForm, LeaseForm, RegradeForm
+from .forms import GradeForm, LeaseForm, RegradeForm, id_errors
 from .models import Benchmark, BenchmarkItem
 from .selectors import (
     RECENT_EDITABLE,
@@ -49,8 +50,30 @@ def _grade_url(benchmark: Benchmark) -> str:
 
 
 def _needs_guidelines(benchmark: Benchmark, user) -> bool:
-    membership = services.membership_for(benchmark=benchmark, annotator=user)
-    return bool(benchmark.guidelines.strip()) and membership.guidelines_seen_at is None
+    if not benchmark.guidelines.strip():
+        return False
+    return services.membership_for(benchmark=benchmark, annotator=user).guidelines_seen_at is None
+
+
+def _to_guidelines(request, benchmark: Benchmark):
+    """A grading POST before the guidelines were accepted: to the guidelines (htmx: the whole page)."""
+    messages.info(request, "Read the guidelines and accept them first.")
+    url = reverse("annotate:guidelines", args=[benchmark.name])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def bad_request(message: str) -> HttpResponseBadRequest:
+    """400 for a request no page sends (an id out of range, a missing field), with the reason."""
+    return HttpResponseBadRequest(f"Bad request: {message}\n", content_type="text/plain; charset=utf-8")
+
+
+def _kept_message(submitted: services.Submitted, grade: int) -> str | None:
+    """A resubmit of a graded pair changes nothing: say which grade was kept, if it differs."""
+    if submitted.created or submitted.judgment.grade == grade:
+        return None
+    kept = submitted.judgment.grade
+    return (f"You had already graded this pair {kept} · {GRADE_LABEL[kept]}; that grade was kept, not "
+            f"{grade} · {GRADE_LABEL[grade]}. To change it, use your last grades in the list.")
 
 
 def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | None = None) -> dict:
@@ -114,8 +137,12 @@ def grade(request, name: str):
         if _needs_guidelines(benchmark, request.user):
             return redirect("annotate:guidelines", name=benchmark.name)
         return render(request, "annotate/grade.html", _pair_context(request, benchmark))
+    if _needs_guidelines(benchmark, request.user):
+        return _to_guidelines(request, benchmark)
     form = GradeForm(request.POST)
     if not form.is_valid():
+        if bad_id := id_errors(form, "item"):
+            return bad_request(bad_id)
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return _answer(request, benchmark)
     data = form.cleaned_data
@@ -123,10 +150,12 @@ def grade(request, name: str):
         if data["action"] == "skip":
             services.pair_skip(benchmark=benchmark, annotator=request.user, item_id=data["item"])
         else:
-            services.judgment_submit(
+            submitted = services.judgment_submit(
                 benchmark=benchmark, annotator=request.user, item_id=data["item"], grade=data["grade"],
                 comment=data["comment"], input_method=data["input_method"],
             )
+            if kept := _kept_message(submitted, data["grade"]):
+                messages.warning(request, kept)
     except services.QueueError as exc:
         messages.warning(request, str(exc))
     return _answer(request, benchmark)
@@ -136,6 +165,8 @@ def grade(request, name: str):
 @require_POST
 def undo(request, name: str):
     benchmark = _benchmark(request, name)
+    if _needs_guidelines(benchmark, request.user):
+        return _to_guidelines(request, benchmark)
     undone = services.judgment_undo(benchmark=benchmark, annotator=request.user)
     if undone is None:
         messages.info(request, "Nothing to undo.")
@@ -149,6 +180,8 @@ def undo(request, name: str):
 @require_POST
 def regrade(request, name: str, judgment_id: int):
     benchmark = _benchmark(request, name)
+    if _needs_guidelines(benchmark, request.user):
+        return _to_guidelines(request, benchmark)
     form = RegradeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Pick a grade (0-3).")
@@ -172,7 +205,7 @@ def lease_renew(request, name: str):
     benchmark = _benchmark(request, name)
     form = LeaseForm(request.POST)
     if not form.is_valid():
-        return HttpResponse(status=400)
+        return bad_request(id_errors(form, "item") or "item: a pair id is required.")
     held = services.lease_renew(benchmark=benchmark, annotator=request.user, item_id=form.cleaned_data["item"])
     return HttpResponse(status=204 if held else 409)
 

@@ -7,9 +7,11 @@ CELERY_BROKER_URL to scale out (PostgreSQL, Redis or RabbitMQ).
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ASSESSOR_VAR_DIR", BASE_DIR / "var"))
@@ -18,6 +20,14 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default)).strip()
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
 def _secret_key() -> str:
@@ -36,6 +46,21 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
+# Served over HTTPS (HTTPS=true): secure-only cookies, HSTS, http redirected to https. Off by
+# default, for the embedded run on http://127.0.0.1 (secure cookies would never come back there).
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000) if HTTPS else 0
+# Choices about the whole domain, not this app (check --deploy notes W005 and W021 while off).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", False)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # a load balancer's probe over plain http inside the network
+# Behind TRUSTED_PROXIES reverse proxies (a TLS-terminating load balancer): the scheme comes from
+# X-Forwarded-Proto and the client's address from X-Forwarded-For (the login throttle's).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -45,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     "config",
     "labeling",
     "annotate",
@@ -63,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a throttled login (config.login_throttle) into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -118,6 +146,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["config.login_throttle.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+# Login throttling (django-axes; config.login_throttle says why that and how).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: an account, an address
+AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A success does not clear the count: it would clear the address's too (an attacker's own
+# account would reset the count of their guesses at another).
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False  # no start-up line in every command's output; failed logins are still logged
 LOGIN_URL = "login"
 # An annotator's hold on a pair lapses after this long idle (annotate's queue).
 ANNOTATE_LEASE_SECONDS = int(os.environ.get("ANNOTATE_LEASE_SECONDS", "300"))
@@ -166,6 +205,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"forbidden_one_line": {"()": "config.log_filters.ForbiddenOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django.request": {"filters": ["forbidden_one_line"]},
+        "axes": {"level": "WARNING"},  # failed logins and lockouts; not a line per successful login
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .forms import RunLaunchForm
 from .models import Run
@@ -10,12 +10,14 @@ from .runs import run_cancel, run_launch, run_retry
 from .selectors import run_is_active, run_rounds_rows, run_stage_rows
 
 
-@permission_required("distill.view_run")
+@require_GET
+@permission_required("distill.view_run", raise_exception=True)
 def run_list(request):
     return render(request, "distill/run_list.html", {"runs": Run.objects.select_related("corpus", "benchmark")[:100]})
 
 
-@permission_required("distill.add_run")
+@require_http_methods(["GET", "POST"])
+@permission_required("distill.add_run", raise_exception=True)
 def run_new(request):
     form = RunLaunchForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -25,7 +27,8 @@ def run_new(request):
     return render(request, "distill/run_new.html", {"form": form})
 
 
-@permission_required("distill.view_run")
+@require_GET
+@permission_required("distill.view_run", raise_exception=True)
 def run_detail(request, run_id: int):
     run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
     context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run)}
@@ -34,7 +37,7 @@ def run_detail(request, run_id: int):
 
 
 @require_POST
-@permission_required("distill.change_run")
+@permission_required("distill.change_run", raise_exception=True)
 def run_cancel_view(request, run_id: int):
     run = get_object_or_404(Run, id=run_id)
     if not run_cancel(run=run):
@@ -43,7 +46,7 @@ def run_cancel_view(request, run_id: int):
 
 
 @require_POST
-@permission_required("distill.change_run")
+@permission_required("distill.change_run", raise_exception=True)
 def run_retry_view(request, run_id: int):
     run = get_object_or_404(Run, id=run_id)
     if not run_retry(run=run):
@@ -52,7 +55,7 @@ def run_retry_view(request, run_id: int):
 
 
 @require_POST
-@permission_required("distill.add_run")
+@permission_required("distill.add_run", raise_exception=True)
 def run_next_round_view(request, run_id: int):
     """Train the next student: this run's config, plus the reviewers' decisions on its benchmark."""
     previous = get_object_or_404(Run.objects.select_related("benchmark", "corpus"), id=run_id)

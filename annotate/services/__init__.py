@@ -12,7 +12,9 @@ from .benchmarks import (
     pairs_by_query,
 )
 from .queue import (
+    GuidelinesRequired,
     NotEditable,
+    NotLeased,
     PairFull,
     QueueError,
     Submitted,
@@ -28,7 +30,7 @@ from .queue import (
 )
 
 __all__ = [
-    "NotEditable", "PairFull", "QueueError", "Submitted", "Undone",
+    "GuidelinesRequired", "NotEditable", "NotLeased", "PairFull", "QueueError", "Submitted", "Undone",
     "benchmark_counts_refresh", "benchmark_create", "benchmark_import", "benchmark_items_add",
     "benchmark_sample_stratified", "guidelines_accept", "judgment_regrade", "judgment_submit", "judgment_undo",
     "lease_duration", "lease_renew", "membership_add", "membership_for", "membership_remove",

@@ -56,6 +56,17 @@ class NotEditable(QueueError):
     pass
 
 
+class NotLeased(QueueError):
+    """A grade or skip for a pair the annotator holds no lease on."""
+
+
+NOT_LEASED = "That pair was not handed to you (or you have moved on from it); here is your next one."
+
+
+class GuidelinesRequired(QueueError):
+    """A pair asked for before the annotator accepted the benchmark's guidelines."""
+
+
 def lease_duration() -> timedelta:
     """How long a pair stays held without activity (setting ANNOTATE_LEASE_SECONDS)."""
     return timedelta(seconds=int(getattr(settings, "ANNOTATE_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)))
@@ -193,11 +204,14 @@ def pair_next_for_annotator(*, benchmark: Benchmark, annotator, now: datetime | 
     left, a regular pair they skipped earlier.
 
     Takes a lease, so it is a service, though it reads like a selector; the lease lapses after
-    ANNOTATE_LEASE_SECONDS without activity.
+    ANNOTATE_LEASE_SECONDS without activity. None is leased before the annotator accepted the
+    benchmark's guidelines (GuidelinesRequired), so nothing can be graded before either.
     """
     draw = rng.random if rng is not None else random.random
     with _lease_transaction():
         membership = membership_for(benchmark=benchmark, annotator=annotator)
+        if benchmark.guidelines.strip() and membership.guidelines_seen_at is None:
+            raise GuidelinesRequired("Read the benchmark's guidelines and accept them first.")
         lease = _resume(benchmark, annotator, now)
         # The counters say whether calibration or gold pairs may be left for this annotator
         # (skipped ones aside); only then is the index asked which.
@@ -240,10 +254,11 @@ class Submitted:
 
 def judgment_submit(*, benchmark: Benchmark, annotator, item_id: int, grade: int, comment: str = "",
                     input_method: str = Judgment.InputMethod.CLICK, now: datetime | None = None) -> Submitted:
-    """Record `annotator`'s grade of an item they were shown. Idempotent: if they already
-    graded the pair, that judgment stands and nothing changes. A regular pair whose lease
-    lapsed is still accepted while it has room; otherwise PairFull (someone else took the slot).
-    Time spent counts from when the lease was first taken (the pair shown)."""
+    """Record `annotator`'s grade of an item they were shown: one they hold a lease on (NotLeased
+    otherwise). Idempotent: if they already graded the pair, that judgment stands and nothing
+    changes (`created` is False: the caller tells them which grade was kept). A regular pair
+    whose lease lapsed is still accepted while it has room; otherwise PairFull (someone else
+    took the slot). Time spent counts from when the lease was first taken (the pair shown)."""
     if grade not in GRADES:
         raise ValueError(f"grade must be one of {GRADES}, not {grade!r}")
     if input_method not in Judgment.InputMethod.values:
@@ -260,12 +275,15 @@ def judgment_submit(*, benchmark: Benchmark, annotator, item_id: int, grade: int
             if lease is not None:
                 lease.delete()
             return Submitted(existing, created=False)
-        holds = lease is not None and lease.expires_at > current
+        if lease is None:
+            # Only the pair the queue handed out (its lease, lapsed or not): never a pair picked
+            # by id, a gold pair the queue did not serve, or one before the guidelines.
+            raise NotLeased(NOT_LEASED)
+        holds = lease.expires_at > current
         if not holds and not _room(item, annotator, current, benchmark.judgments_required):
-            if lease is not None:
-                lease.delete()
+            lease.delete()
             raise PairFull("This pair was handed to someone else while you were away; here is the next one.")
-        seconds = (current - lease.created_at).total_seconds() if lease is not None else None
+        seconds = (current - lease.created_at).total_seconds()
         try:
             with transaction.atomic():
                 judgment = Judgment.objects.create(
@@ -285,13 +303,15 @@ def judgment_submit(*, benchmark: Benchmark, annotator, item_id: int, grade: int
 
 
 def pair_skip(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | None = None) -> None:
-    """Pass on a pair: its lease is released and it is offered to this annotator again only
-    when nothing else is left for them."""
+    """Pass on a pair the annotator holds a lease on (NotLeased otherwise: skipping a gold pair
+    by id would take it out of their queue): the lease is released and the pair is offered to
+    them again only when nothing else is left for them."""
     with transaction.atomic():
         item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
         if item is None:
             raise QueueError("That pair is not in this benchmark.")
-        Lease.objects.filter(item=item, annotator=annotator).delete()
+        if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
+            raise NotLeased(NOT_LEASED)
         Skip.objects.update_or_create(item=item, annotator=annotator, defaults={"created_at": _clock(now)})
 
 

@@ -157,3 +157,78 @@ def test_a_new_annotator_grades_the_demo_by_keyboard(browser, live_server, setti
     page.screenshot(path=str(ARTIFACTS / "grading-full.png"), full_page=True)
     assert not errors, errors
     context.close()
+
+
+def test_a_hostile_document_renders_inert_and_bounded(browser, live_server, settings, bench_factory):
+    """A javascript: link (mixed case, a tab inside), markup in the title and text, a 5 MB text and
+    a 100k-word query: in Chromium no script runs, the link is text, the page shows a bounded
+    prefix with its note, and the pair is graded as usual."""
+    import time
+
+    from annotate.roles import ANNOTATOR, user_role_set
+    from annotate.services import guidelines_accept
+    from tests.factories import UserFactory
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    bench = bench_factory(n=2, required=1, name="hostile")
+    user = UserFactory(username="grader")
+    user.set_password("grader-pw")
+    user.save()
+    user_role_set(user=user, role=ANNOTATOR)
+    guidelines_accept(benchmark=bench, annotator=user)
+    for item in bench.items.select_related("pair__query", "pair__document"):
+        document, query = item.pair.document, item.pair.query
+        document.url = "JaVa\tScRiPt:alert(document.domain)"
+        document.title = "<img src=x onerror=alert(1)>Budget"
+        document.text = ("budget <script>alert(2)</script> report " * 125_000)[:5_000_000]
+        document.save()
+        query.text = "budget " + " ".join(f"w{i:06d}" for i in range(100_000))
+        query.save()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    dialogs, errors = [], []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server.url + "/login/")
+    page.fill("#id_username", "grader")
+    page.fill("#id_password", "grader-pw")
+    page.keyboard.press("Enter")
+    page.wait_for_url(live_server.url + "/")
+    started = time.perf_counter()
+    page.goto(live_server.url + reverse("annotate:grade", args=[bench.name]))
+    page.wait_for_selector("#pair[data-item]")
+    loaded = time.perf_counter() - started
+
+    # The link: shown as text, nothing on the page links to a javascript: URL, a click goes nowhere.
+    assert page.locator("a.meta-link").count() == 0
+    inert = page.locator(".meta-link-inert")
+    assert inert.is_visible() and "alert(document.domain)" in inert.inner_text()
+    assert page.eval_on_selector_all("a[href]", "els => els.filter(a => a.protocol !== 'http:' "
+                                                "&& a.protocol !== 'https:').length") == 0
+    url_before = page.url
+    inert.click()
+    assert page.url == url_before
+    # The text: markup shown as text, a bounded prefix, the note says how much.
+    assert page.locator("#doc-text script, .doc-title img").count() == 0
+    assert "<img src=x onerror=alert(1)>" in page.inner_text(".doc-title")
+    note = page.locator("#doc-cut")
+    assert note.is_visible()
+    assert note.inner_text() == "This document is long: only the first 200,000 of its 5,000,000 characters are shown."
+    assert page.eval_on_selector("#doc-text", "el => el.textContent.length") == 200_000
+    assert page.locator(".query-cut").is_visible()
+    assert page.eval_on_selector("#doc-text", "el => el.querySelectorAll('mark').length") > 1000
+    page.screenshot(path=str(ARTIFACTS / "hostile-document.png"))
+    html_size = len(page.content())
+
+    # The page still works: a key grades the pair and the next one comes.
+    first = pair_id(page)
+    page.keyboard.press("2")
+    assert wait_for_new_pair(page, first) != first
+    assert Judgment.objects.filter(annotator=user).count() == 1
+    assert not dialogs, dialogs
+    assert not errors, errors
+    print(f"hostile page: loaded in {loaded:.2f} s, {html_size:,} characters of HTML")
+    context.close()

@@ -127,3 +127,21 @@ def test_the_next_round_is_offered_only_to_who_may_launch_runs(client, review_se
     user_role_set(user=admin, role=ADMIN)
     client.force_login(admin)
     assert "Start the next round" in client.get(url("review", bench)).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_huge_query_and_document_keep_the_review_pages_bounded(reviewer_client, review_setup):
+    bench, pair = review_setup["benchmark"], review_setup["pairs"]["far"]
+    pair.query.text = "budget " * 1_000_000  # 7 MB
+    pair.query.save()
+    pair.document.text = "budget report " * 1_000_000
+    pair.document.save()
+    page = reviewer_client.get(url("review", bench)).content.decode()
+    assert shown_pair(reviewer_client.get(url("review", bench))) == pair.id
+    assert "This query is long: only the first 500 of its 7,000,000 characters are shown." in page
+    assert "This document is long: only the first 200,000 of its 14,000,000 characters are shown." in page
+    assert len(page) < 800_000, len(page)
+    reviewer_client.post(url("review", bench), {"pair": pair.id, "action": "keep_human"})
+    for path in (url("review", bench), url("review_log", bench)):  # the decision is in the recent list and the log
+        response = reviewer_client.get(path)
+        assert response.status_code == 200 and len(response.content) < 800_000, (path, len(response.content))

@@ -8,9 +8,10 @@ from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import escape
 
-from annotate.models import BenchmarkItem, Lease, Membership
+from annotate.forms import ID_MAX
+from annotate.models import BenchmarkItem, Lease, Membership, ReviewDecision, Skip
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, roles_ensure, user_role_set
-from annotate.services import benchmark_create, guidelines_accept
+from annotate.services import GuidelinesRequired, benchmark_create, guidelines_accept, pair_next_for_annotator
 from labeling.models import Judgment
 from tests.factories import JudgmentFactory, LabelerFactory, ModelLabelFactory, UserFactory
 
@@ -284,3 +285,125 @@ def test_admin_pages_for_the_new_models_render(admin_client, bench_factory):
     response = admin_client.post("/admin/annotate/benchmark/",
                                  {"action": "refresh_counts", "_selected_action": [bench.pk]})
     assert response.status_code == 302
+
+
+# --- hardening (issue 15): grade only what was handed out, ids in range, what a resubmit kept ----
+
+@pytest.mark.django_db
+def test_an_annotator_may_grade_only_the_pair_the_queue_handed_them(client, bench_factory):
+    bench = bench_factory(n=4, required=2, gold={0: 3}, gold_rate=0.0, guidelines="Read me.")
+    (user,) = make_annotators(1, benchmark=bench)
+    guidelines_accept(benchmark=bench, annotator=user)
+    client.force_login(user)
+    served = current_item(client.get(url("grade", bench)))
+    gold = BenchmarkItem.objects.get(benchmark=bench, gold_grade=3)  # gold_rate 0: never served
+    never_served = BenchmarkItem.objects.filter(benchmark=bench, gold_grade=None).exclude(pk=served.pk).first()
+    for item in (gold, never_served):
+        response = client.post(url("grade", bench), {"item": item.pk, "grade": 3}, **HTMX)
+        assert response.status_code == 200 and "not handed to you" in response.content.decode()
+        response = client.post(url("grade", bench), {"item": item.pk, "action": "skip"}, **HTMX)
+        assert "not handed to you" in response.content.decode()
+    assert not Judgment.objects.exists()
+    assert not Skip.objects.exists()  # skipping a gold pair by id would take it out of the queue
+    assert current_item(client.post(url("grade", bench), {"item": served.pk, "grade": 2}, **HTMX)) != served
+    assert list(Judgment.objects.values_list("pair_id", flat=True)) == [served.pair_id]
+
+
+@pytest.mark.django_db
+def test_nothing_is_graded_or_leased_before_the_guidelines_are_accepted(client, bench):
+    (user,) = make_annotators(1, benchmark=bench)
+    client.force_login(user)
+    item = BenchmarkItem.objects.filter(benchmark=bench).first()
+    response = client.post(url("grade", bench), {"item": item.pk, "grade": 2})
+    assert response.status_code == 302 and response["Location"] == url("guidelines", bench)
+    response = client.post(url("grade", bench), {"item": "oops"}, **HTMX)  # it used to answer a leased pair
+    assert response.status_code == 200 and response["HX-Redirect"] == url("guidelines", bench)
+    for path in (url("undo", bench), url("regrade", bench, 1)):
+        assert client.post(path, {"grade": 1}, **HTMX)["HX-Redirect"] == url("guidelines", bench)
+    assert not Lease.objects.exists() and not Judgment.objects.exists()
+    with pytest.raises(GuidelinesRequired):
+        pair_next_for_annotator(benchmark=bench, annotator=user)
+
+
+@pytest.mark.django_db
+def test_a_resubmit_with_another_grade_says_which_grade_was_kept(client, bench, annotator):
+    first = current_item(client.get(url("grade", bench)))
+    client.post(url("grade", bench), {"item": first.pk, "grade": 1}, **HTMX)
+    response = client.post(url("grade", bench), {"item": first.pk, "grade": 3}, **HTMX)  # a stale tab, the back button
+    page = response.content.decode()
+    assert "You had already graded this pair 1 · Related; that grade was kept, not 3 · Perfectly relevant." in page
+    assert Judgment.objects.get(annotator=annotator).grade == 1
+    response = client.post(url("grade", bench), {"item": first.pk, "grade": 1}, **HTMX)  # the same grade: no noise
+    assert "already graded" not in response.content.decode()
+
+
+BIG_ID = str(10**25)
+
+
+@pytest.mark.django_db
+def test_every_view_that_parses_an_id_answers_a_huge_one_without_a_server_error(client, review_setup):
+    bench, reviewer = review_setup["benchmark"], review_setup["reviewer"]
+    guidelines_accept(benchmark=bench, annotator=reviewer)
+    client.force_login(reviewer)
+    client.get(url("grade", bench))  # holds a pair, as a grading page would
+    review = reverse("annotate:review", args=[bench.name])
+    posts = [(review, {"pair": BIG_ID, "action": "keep_human"}), (url("grade", bench), {"item": BIG_ID, "grade": 1}),
+             (url("grade", bench), {"item": BIG_ID, "action": "skip"}), (url("lease_renew", bench), {"item": BIG_ID})]
+    for path, data in posts:
+        response = client.post(path, data, **HTMX)
+        field = next(iter(data))
+        assert response.status_code == 400, (path, data)
+        assert f"{field}: Ensure this value is less than or equal to {ID_MAX}" in response.content.decode()
+    response = client.post(url("regrade", bench, BIG_ID), {"grade": 1}, **HTMX)
+    assert "Only your last 10 grades" in response.content.decode()
+    assert client.get(f"{review}?pair={BIG_ID}").status_code == 200
+    assert not ReviewDecision.objects.exists() and not Judgment.objects.filter(annotator=reviewer).exists()
+    admin = UserFactory(username="boss")
+    user_role_set(user=admin, role=ADMIN)
+    client.force_login(admin)
+    for path in (f"/runs/{BIG_ID}/", f"/admin/annotate/benchmark/{BIG_ID}/change/"):
+        assert client.get(path).status_code in (302, 404), path
+    for path in (f"/runs/{BIG_ID}/cancel/", f"/runs/{BIG_ID}/retry/", f"/runs/{BIG_ID}/next-round/"):
+        assert client.post(path).status_code == 404, path
+
+
+@pytest.mark.django_db
+def test_a_huge_document_and_query_render_a_bounded_page_fast_with_a_note(client, bench, annotator):
+    import time
+
+    from annotate.text import DOCUMENT_TEXT_LIMIT, QUERY_TEXT_LIMIT
+
+    item = current_item(client.get(url("grade", bench)))
+    words = [f"w{i:06d}" for i in range(100_000)]
+    query, document = item.pair.query, item.pair.document
+    query.text = " ".join(words)  # 800 kB, 100k distinct words
+    query.save()
+    document.text = ("w000001 budget report " * 2_400_000)[:50_000_000]  # 50 MB
+    document.url = "JaVa\tScRiPt:alert(1)"
+    document.save()
+    started = time.perf_counter()
+    response = client.get(url("grade", bench))
+    elapsed = time.perf_counter() - started
+    page = response.content.decode()
+    assert response.status_code == 200 and current_item(response) == item
+    assert len(page) < 2 * DOCUMENT_TEXT_LIMIT + 100_000, len(page)  # was the whole query, three times
+    assert f"This document is long: only the first {DOCUMENT_TEXT_LIMIT:,} of its 50,000,000 characters" in page
+    assert f"This query is long: only the first {QUERY_TEXT_LIMIT:,} of its {len(query.text):,} characters" in page
+    assert "<mark>w000001</mark>" in page
+    assert elapsed < 10, f"{elapsed:.1f} s"
+    # The link is text, not a link: no href carries the javascript: URL.
+    assert not re.search(r'href="[^"]*script:', page, re.IGNORECASE)
+    assert 'class="meta-item meta-link-inert"' in page
+    # Graded, the pair is in the recent list (its query in a title attribute): still bounded.
+    page = client.post(url("grade", bench), {"item": item.pk, "grade": 1}, **HTMX).content.decode()
+    assert "1 graded" in page and len(page) < 100_000, len(page)
+
+
+@pytest.mark.django_db
+def test_an_http_document_link_stays_live(client, bench, annotator):
+    item = current_item(client.get(url("grade", bench)))
+    document = item.pair.document
+    document.url = "https://intranet.example.com/finance/q3?x=1&y=2"
+    document.save()
+    page = client.get(url("grade", bench)).content.decode()
+    assert 'href="https://intranet.example.com/finance/q3?x=1&amp;y=2"' in page
