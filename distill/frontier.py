@@ -182,10 +182,10 @@ def frontier_mean(folds: Sequence[Sequence[dict]]) -> list[dict]:
     out = []
     for entries in zip(*folds, strict=True):
         first = entries[0]
-        mean = {key: first[key] for key in ("anchors_per_query", "anchor_share", "defer_share")}
+        mean = _average([{k: v for k, v in entry.items() if k != "pairs"} for entry in entries])
+        mean |= {key: first[key] for key in ("anchors_per_query", "anchor_share", "defer_share")}  # the budget
         mean["labelers"] = [entry["labeler"] for entry in entries]
         mean["pairs"] = sum(entry["pairs"] for entry in entries)
-        mean.update(_average([{k: v for k, v in entry.items() if k != "pairs"} for entry in entries]))
         mean["gate"] = {"passed": all(entry["gate"]["passed"] for entry in entries), "per_fold": [
             entry["gate"] for entry in entries]}
         out.append(mean)
