@@ -153,6 +153,7 @@ class Labeler(models.Model):
         CROSS_ENCODER = "cross_encoder", "Cross-encoder"
         RECORDED = "recorded", "Recorded run"
         ANCHORED = "anchored", "Anchored student (a student's order, a teacher's scale per query)"
+        ENSEMBLE = "ensemble", "Ensemble of teachers"
 
     name = models.SlugField(max_length=100, unique=True)
     role = models.CharField(max_length=20, choices=Role.choices)

@@ -14,6 +14,7 @@ BACKENDS: dict[str, str] = {
     Labeler.Backend.VLLM: "labeling.labelers.vllm_engine.VLLMBackend",
     Labeler.Backend.CROSS_ENCODER: "labeling.labelers.cross_encoder.CrossEncoderBackend",
     Labeler.Backend.RECORDED: "labeling.labelers.recorded.RecordedBackend",
+    Labeler.Backend.ENSEMBLE: "labeling.labelers.ensemble.EnsembleBackend",
 }
 
 

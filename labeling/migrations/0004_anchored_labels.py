@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='labeler',
             name='backend',
-            field=models.CharField(choices=[('local_lm', 'Local causal LM (transformers)'), ('openai', 'OpenAI-compatible HTTP'), ('vllm', 'vLLM engine'), ('cross_encoder', 'Cross-encoder'), ('recorded', 'Recorded run'), ('anchored', "Anchored student (a student's order, a teacher's scale per query)")], max_length=20),
+            field=models.CharField(choices=[('local_lm', 'Local causal LM (transformers)'), ('openai', 'OpenAI-compatible HTTP'), ('vllm', 'vLLM engine'), ('cross_encoder', 'Cross-encoder'), ('recorded', 'Recorded run'), ('anchored', "Anchored student (a student's order, a teacher's scale per query)"), ('ensemble', 'Ensemble of teachers')], max_length=20),
         ),
         migrations.CreateModel(
             name='AnchorSet',
