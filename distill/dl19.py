@@ -65,7 +65,7 @@ TRAIN_PARAMS: dict = {
 @dataclass
 class Dl19Config:
     data: Path
-    teacher_run: str  # a file in `data`, or a path
+    teacher_run: str | list[str]  # a file in `data`, or a path; several: their ensemble is the teacher
     test_queries: list[str] | None = None  # None: 2-fold cross-validation by query id
     corpus: str = "dl19"
     annotator: str = "nist"
@@ -97,18 +97,31 @@ def teacher_name(teacher_run: str) -> str:
     return stem.removeprefix("run-")
 
 
-def dl19_import(*, data: Path, teacher_run: str, corpus: str, annotator: str) -> dict:
-    """The four DL19 imports (idempotent: a re-run updates nothing); the teacher's labeler name."""
+def dl19_import(*, data: Path, teacher_run: str | list[str], corpus: str, annotator: str) -> dict:
+    """The DL19 imports (idempotent: a re-run updates nothing) and the teacher's labeler name:
+    a recorded run's, or with several runs the ensemble of them (labeling.labelers.ensemble, the
+    mean of their grades with ties to the lower), which then labels every judged pair."""
     data = Path(data)
-    run_path = _run_path(data, teacher_run)
-    name = teacher_name(teacher_run)
+    runs = [teacher_run] if isinstance(teacher_run, str) else list(teacher_run)
+    paths = [_run_path(data, run) for run in runs]  # every file is there before anything is imported
+    names = [teacher_name(run) for run in runs]
     summaries = [
         documents_import(path=data / FILES["documents"], corpus_name=corpus),
         queries_import(path=data / FILES["queries"], corpus_name=corpus),
         qrels_import(path=data / FILES["qrels"], corpus_name=corpus, annotator=annotator),
-        qrels_import(path=run_path, corpus_name=corpus, labeler=name),
+        *(qrels_import(path=path, corpus_name=corpus, labeler=name) for path, name in zip(paths, names, strict=True)),
     ]
-    return {"teacher": name, "imports": [str(s) for s in summaries]}
+    if len(names) == 1:
+        return {"teacher": names[0], "imports": [str(s) for s in summaries]}
+    ensemble, _ = Labeler.objects.update_or_create(
+        name="-and-".join(names)[:100], defaults={"role": Labeler.Role.TEACHER, "backend": Labeler.Backend.ENSEMBLE,
+                                                  "params": {"members": names, "combine": "mean", "tie": "lower"}})
+    job = labeling_job_create(labeler=ensemble, scope={"query__corpus__name": corpus,
+                                                       "judgments__annotator__username": annotator},
+                              description="DL19: the judges' ensemble", enqueue=False)
+    job = labeling_job_run(job_id=job.id)
+    return {"teacher": ensemble.name,
+            "imports": [str(s) for s in summaries] + [f"{job.done} pairs labeled by the ensemble {ensemble.name}"]}
 
 
 def dl19_splits(*, judged: Sequence[str], test_queries: Sequence[str] | None = None) -> list[Split]:

@@ -33,8 +33,8 @@ class EnsembleBackend:
         if tie not in TIES:
             raise ValueError(f"tie is one of {', '.join(TIES)}, not {tie!r}")
         self.members, self.combine, self.tie = members, combine, tie
-        self.prompt_version = f"ensemble-{combine}-{tie}:" + ",".join(
-            f"{name}={backend.prompt_version}" for name, backend in members.items())[:90]
+        members_versions = ",".join(f"{name}={backend.prompt_version}" for name, backend in members.items())
+        self.prompt_version = f"ensemble-{combine}-{tie}:{members_versions}"[:100]  # ModelLabel.prompt_version
 
     @classmethod
     def from_labeler(cls, labeler: Labeler) -> "EnsembleBackend":

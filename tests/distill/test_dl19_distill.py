@@ -148,3 +148,29 @@ def test_held_out_queries_from_a_file(dl19_dir, tmp_path, settings):
     assert report["test_queries"] == ["19335", "47923"]
     assert report["test_pairs"] == 30 and report["student"]["n_pairs"] == report["teacher"]["n_pairs"] == 30
     assert set(report["train_queries"]).isdisjoint(report["test_queries"])
+
+
+@pytest.mark.slow
+def test_two_judges_teach_as_their_ensemble(dl19_dir, tmp_path, settings):
+    settings.MODEL_DIR = tmp_path / "models"
+    queries = tmp_path / "test-queries.txt"
+    queries.write_text("19335\n")
+    out = tmp_path / "dl19.json"
+    call_command("dl19_distill", "--data", str(dl19_dir), "--teacher-run", "run-llama3-70b-4prompts.txt",
+                 "--teacher-run", "run-flant5-large-4prompts.txt", "--test-queries", str(queries),
+                 "--anchors-per-query", "0,5", "--json", str(out), *REDUCED)
+    report = json.loads(out.read_text())
+    teacher = Labeler.objects.get(name=report["teacher_run"])
+    assert teacher.backend == Labeler.Backend.ENSEMBLE
+    assert teacher.params["members"] == ["llama3-70b-4prompts", "flant5-large-4prompts"]
+    assert ModelLabel.objects.filter(labeler=teacher).count() == 9260  # every judged pair
+    llama, flan = (run_file(dl19_dir / name) for name in ("run-llama3-70b-4prompts.txt",
+                                                         "run-flant5-large-4prompts.txt"))
+    student_dir = tmp_path / "models" / "students" / "dl19" / teacher.name / "heldout"
+    rows = [line.split("\t") for line in (student_dir / TRAINING_PAIRS_FILE).read_text().splitlines()[1:]]
+    for qid, docid, _, target in rows:  # the targets are the two judges' mean, never NIST's
+        expected = [0.0] * 4
+        for grades in (llama, flan):
+            expected[grades[qid, docid]] += 0.5
+        assert [float(x) for x in target.split(",")] == expected
+    assert [entry["anchors_per_query"] for entry in report["frontier"]] == [0, 5]

@@ -17,7 +17,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--data", required=True, type=Path, help="The DL19 folder (../shared/data/dl19).")
-        parser.add_argument("--teacher-run", required=True, help="The judge's run file, in --data or a path.")
+        parser.add_argument("--teacher-run", required=True, action="append",
+                            help="The judge's run file, in --data or a path; twice or more: their ensemble teaches.")
         parser.add_argument("--test-queries", type=Path,
                             help="Held-out query ids, one per line; without it, 2-fold cross-validation by query id.")
         parser.add_argument("--json", type=Path, help="Write the report here.")
