@@ -9,8 +9,10 @@ from django.db import transaction
 from labeling.models import Document
 
 from .batches import BATCH_SIZE, ImportSummary, batched, corpus_get_or_create, upsert_by_external_id
-from .fields import Located, datetime_value, extra_value, identifier, pick, text_value
+from .errors import ImportFileError
+from .fields import Located, datetime_value, extra_value, identifier, pick, text_value, url_value
 from .folders import SUFFIXES, file_record, folder_files
+from .limits import BATCH_CHARS, MAX_DOCUMENT_CHARS
 from .readers import jsonl_records, table_records
 
 ID_NAMES = ("docid", "id", "_id")
@@ -27,24 +29,37 @@ def documents_import(*, path: Path | str, corpus_name: str, batch_size: int = BA
     """Insert or update the documents of a file or folder in one transaction.
 
     Re-importing updates documents in place by external id; nothing is written if any
-    record is bad (the ImportFileError names the file, line and field).
+    record is bad (the ImportFileError names the file, line and field), or if there is no
+    document at all. What was let pass (an id given twice, a folder entry skipped) is counted
+    in the summary's warnings.
     """
     path = Path(path)
-    records = _records(path)
     summary = ImportSummary(what="documents", corpus=corpus_name)
+    records = _records(path, summary)
+    seen: set[int] = set()  # hashes of the ids read so far: constant size per id, whatever its length
     with transaction.atomic():
         corpus = corpus_get_or_create(name=corpus_name)
-        for batch in batched(records, batch_size):
+        for batch in batched(records, batch_size, weight=lambda r: len(r[1]["text"]), max_weight=BATCH_CHARS):
             # Keyed by external id: the last of duplicates wins, and a batch touches a row once.
-            rows = {values["external_id"]: Document(corpus=corpus, **values) for _, values in batch}
+            rows = {}
+            for at, values in batch:
+                external_id = values["external_id"]
+                if hash(external_id) in seen:
+                    summary.warn("duplicate document ids (the last of each kept)", f"{external_id!r} ({at})")
+                seen.add(hash(external_id))
+                rows[external_id] = Document(corpus=corpus, **values)
             summary.read += len(batch)
             summary.new += upsert_by_external_id(Document, corpus=corpus, rows=rows, update_fields=UPDATE_FIELDS)
+        if not summary.read:  # raised inside the transaction: the corpus it made goes too
+            kinds = ", ".join(sorted(SUFFIXES))
+            raise ImportFileError(path, None, None, f"no documents in the folder (no {kinds} files)"
+                                  if path.is_dir() else "no documents in the file")
     return summary
 
 
-def _records(path: Path) -> Iterator[Record]:
+def _records(path: Path, summary: ImportSummary) -> Iterator[Record]:
     if path.is_dir():
-        return _folder(path)
+        return _folder(path, summary)
     readers: dict[str, Callable[[], Iterator[tuple[int, Mapping[str, Any]]]]] = {
         ".jsonl": lambda: jsonl_records(path),
         ".ndjson": lambda: jsonl_records(path),
@@ -74,11 +89,19 @@ def document_values(at: Located, record: Mapping[str, Any]) -> dict[str, Any]:
     used = {id_name, text_name, date_name, *META_LENGTHS}
     return {
         "external_id": identifier(at, id_name, external_id),
-        "text": text_value(at, text_name, text, required=True),
+        "text": text_value(at, text_name, text, max_length=MAX_DOCUMENT_CHARS, required=True),
         "modified_at": datetime_value(at, date_name, modified) if date_name else None,
-        **{name: text_value(at, name, record.get(name), max_length=n).strip() for name, n in META_LENGTHS.items()},
-        "extra": extra_value(at, {k: v for k, v in record.items() if k not in used}),
+        **_meta_values(lambda name: at, record),
+        "extra": extra_value(lambda name: at, {k: v for k, v in record.items() if k not in used}),
     }
+
+
+def _meta_values(at: Callable[[str], Located], meta: Mapping[str, Any]) -> dict[str, str]:
+    values = {
+        name: text_value(at(name), name, meta.get(name), max_length=n).strip() for name, n in META_LENGTHS.items()
+    }
+    values["url"] = url_value(at("url"), "url", values["url"], max_length=META_LENGTHS["url"])
+    return values
 
 
 def _file(path: Path, records: Iterator[tuple[int, Mapping[str, Any]]]) -> Iterator[Record]:
@@ -87,13 +110,13 @@ def _file(path: Path, records: Iterator[tuple[int, Mapping[str, Any]]]) -> Itera
         yield at, document_values(at, record)
 
 
-def _folder(root: Path) -> Iterator[Record]:
-    for file, relative in folder_files(root):
-        yield from _folder_file(file, relative)
+def _folder(root: Path, summary: ImportSummary) -> Iterator[Record]:
+    for file in folder_files(root, summary.warn):
+        yield from _folder_file(file.path, file.relative, file.source)
 
 
-def _folder_file(file: Path, relative: str) -> Iterator[Record]:
-    meta, lines, text = file_record(file)
+def _folder_file(file: Path, relative: str, source: Path | None = None) -> Iterator[Record]:
+    meta, lines, text = file_record(file, source)
 
     def at(name: str | None) -> Located:
         return Located(file, lines.get(name) if name else None)
@@ -104,8 +127,8 @@ def _folder_file(file: Path, relative: str) -> Iterator[Record]:
     used = {date_name, *META_LENGTHS}
     yield at(None), {
         "external_id": identifier(at(None), "path", relative),
-        "text": text_value(at(None), "text", text, required=True),
+        "text": text_value(at(None), "text", text, max_length=MAX_DOCUMENT_CHARS, required=True),
         "modified_at": datetime_value(at(date_name), date_name, modified) if date_name else None,
-        **{name: text_value(at(name), name, meta.get(name), max_length=n).strip() for name, n in META_LENGTHS.items()},
-        "extra": extra_value(at(None), {k: v for k, v in meta.items() if k not in used}),
+        **_meta_values(at, meta),
+        "extra": extra_value(at, {k: v for k, v in meta.items() if k not in used}),
     }

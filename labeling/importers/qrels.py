@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 
 from labeling.grades import GRADES, MAX_GRADE, MIN_GRADE
 from labeling.models import Corpus, Document, Judgment, Labeler, ModelLabel, Pair, Query
 
 from .batches import ImportSummary, batched, corpus_get, valid_slug
+from .errors import ImportFileError, printable
 from .fields import Located, grade_value, identifier
 from .readers import lines
 
@@ -44,9 +46,10 @@ def qrels_import(
     if annotator and labeler:
         raise ValueError("give an annotator or a labeler, not both")
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"{path}: no such file")
     summary = ImportSummary(what="pairs", corpus=corpus_name, grades=[] if return_grades else None)
+    seen: set[PairKey] = set()  # the (query, document) pairs read so far, to count duplicates
     with transaction.atomic():
         corpus = corpus_get(name=corpus_name)
         user = _annotator(annotator) if annotator else None
@@ -56,7 +59,7 @@ def qrels_import(
             summary.new_pairs = 0
         for batch in batched(_rows(path), batch_size):
             summary.read += len(batch)
-            grades = _resolve(path, corpus, batch)  # {(query id, document id): grade}, last wins
+            grades = _resolve(path, corpus, batch, seen, summary)  # {(query id, document id): grade}, last wins
             pair_ids, new_pairs = _pairs_get_or_create(set(grades))
             by_pair = {pair_ids[key]: grade for key, grade in grades.items()}
             if user:
@@ -69,6 +72,8 @@ def qrels_import(
                 summary.new_pairs += new_pairs
             if summary.grades is not None:
                 summary.grades.extend(by_pair.items())
+        if not summary.read:  # inside the transaction: the annotator or labeler it made goes too
+            raise ImportFileError(path, None, None, "no qrels lines in the file")
     return summary
 
 
@@ -86,8 +91,11 @@ def _rows(path: Path) -> Iterator[Row]:
         )
 
 
-def _resolve(path: Path, corpus: Corpus, batch: list[Row]) -> dict[PairKey, int]:
-    """External ids to database ids, two queries per batch; an unknown id is an error."""
+def _resolve(
+    path: Path, corpus: Corpus, batch: list[Row], seen: set[PairKey], summary: ImportSummary
+) -> dict[PairKey, int]:
+    """External ids to database ids, two queries per batch; an unknown id is an error, and a
+    pair graded twice in the file (across batches too) is counted as a warning."""
     queries = dict(
         Query.objects.filter(corpus=corpus, external_id__in={r[1] for r in batch}).values_list("external_id", "id")
     )
@@ -100,7 +108,11 @@ def _resolve(path: Path, corpus: Corpus, batch: list[Row]) -> dict[PairKey, int]
             raise Located(path, line).error("qid", f"unknown query id {qid!r} in corpus {corpus.name}")
         if docid not in documents:
             raise Located(path, line).error("docid", f"unknown document id {docid!r} in corpus {corpus.name}")
-        grades[queries[qid], documents[docid]] = grade
+        key = queries[qid], documents[docid]
+        if key in seen:
+            summary.warn("duplicate pairs (the last grade of each kept)", f"{qid} {docid} (line {line})")
+        seen.add(key)
+        grades[key] = grade
     return grades
 
 
@@ -129,7 +141,14 @@ def _pair_ids(keys: set[PairKey]) -> dict[PairKey, int]:
 
 
 def _annotator(username: str) -> "User":
-    user, created = get_user_model().objects.get_or_create(username=username)
+    model = get_user_model()
+    field = model._meta.get_field(model.USERNAME_FIELD)
+    assert isinstance(field, models.Field)
+    try:  # the username column's own checks: its length (PostgreSQL refuses a longer one) and characters
+        field.clean(username, None)
+    except ValidationError as exc:
+        raise ValueError(printable(f"annotator name {username[:40]!r}: {' '.join(exc.messages)}")) from None
+    user, created = model.objects.get_or_create(username=username)
     if created:
         user.set_unusable_password()  # an imported assessor signs in only once given a password
         user.save(update_fields=["password"])

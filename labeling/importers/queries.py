@@ -8,7 +8,9 @@ from django.db import transaction
 from labeling.models import Query
 
 from .batches import BATCH_SIZE, ImportSummary, batched, corpus_get_or_create, upsert_by_external_id
+from .errors import ImportFileError
 from .fields import Located, identifier, pick, text_value
+from .limits import MAX_QUERY_CHARS
 from .readers import jsonl_records, lines
 
 ID_NAMES = ("qid", "id", "query_id")
@@ -17,37 +19,46 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
 
 def queries_import(*, path: Path | str, corpus_name: str, batch_size: int = BATCH_SIZE) -> ImportSummary:
-    """Insert or update a file's queries (origin imported) in one transaction, by query id."""
+    """Insert or update a file's queries (origin imported) in one transaction, by query id.
+
+    A file with no query is refused; a query id given twice keeps its last text, with a warning.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"{path}: no such file")
     records = _jsonl(path) if path.suffix.lower() in JSONL_SUFFIXES else _tsv(path)
     summary = ImportSummary(what="queries", corpus=corpus_name)
+    seen: set[int] = set()  # hashes of the ids read so far
     with transaction.atomic():
         corpus = corpus_get_or_create(name=corpus_name)
         for batch in batched(records, batch_size):
-            rows = {
-                qid: Query(corpus=corpus, external_id=qid, text=text, kind=kind, origin=Query.Origin.IMPORTED)
-                for qid, text, kind in batch
-            }
+            rows = {}
+            for line, qid, text, kind in batch:
+                if hash(qid) in seen:
+                    summary.warn("duplicate query ids (the last of each kept)", f"{qid!r} (line {line})")
+                seen.add(hash(qid))
+                rows[qid] = Query(corpus=corpus, external_id=qid, text=text, kind=kind, origin=Query.Origin.IMPORTED)
             summary.read += len(batch)
             # The origin stays what it was: re-importing does not turn a synthetic query into an imported one.
             summary.new += upsert_by_external_id(Query, corpus=corpus, rows=rows, update_fields=["text", "kind"])
+        if not summary.read:  # inside the transaction: the corpus it made goes too
+            raise ImportFileError(path, None, None, "no queries in the file")
     return summary
 
 
-def _tsv(path: Path) -> Iterator[tuple[str, str, str]]:
+def _tsv(path: Path) -> Iterator[tuple[int, str, str, str]]:
     for line, text in lines(path):
         at = Located(path, line)
         columns = text.split("\t")
         if len(columns) != 2:
             missing = "text" if len(columns) < 2 else None
             raise at.error(missing, f"expected 2 tab-separated columns (qid, text), found {len(columns)}")
-        qid, text = identifier(at, "qid", columns[0]), text_value(at, "text", columns[1], required=True)
-        yield qid, text.strip(), Query.Kind.UNKNOWN
+        qid = identifier(at, "qid", columns[0])
+        text = text_value(at, "text", columns[1], max_length=MAX_QUERY_CHARS, required=True)
+        yield line, qid, text.strip(), Query.Kind.UNKNOWN
 
 
-def _jsonl(path: Path) -> Iterator[tuple[str, str, str]]:
+def _jsonl(path: Path) -> Iterator[tuple[int, str, str, str]]:
     for line, record in jsonl_records(path):
         at = Located(path, line)
         id_name, qid = pick(record, ID_NAMES)
@@ -57,6 +68,7 @@ def _jsonl(path: Path) -> Iterator[tuple[str, str, str]]:
         if text_name is None:
             raise at.error("query", f"missing (the query text: one of {', '.join(TEXT_NAMES)})")
         kind = record.get("kind") or Query.Kind.UNKNOWN
-        if kind not in Query.Kind.values:
-            raise at.error("kind", f"unknown kind {kind!r} (one of {', '.join(Query.Kind.values)})")
-        yield identifier(at, id_name, qid), text_value(at, text_name, text, required=True).strip(), kind
+        if not isinstance(kind, str) or kind not in Query.Kind.values:
+            raise at.error("kind", f"unknown kind {kind!r:.80} (one of {', '.join(Query.Kind.values)})")
+        text = text_value(at, text_name, text, max_length=MAX_QUERY_CHARS, required=True).strip()
+        yield line, identifier(at, id_name, qid), text, kind

@@ -27,6 +27,12 @@ def corpus():
 
 
 VALID_DOC = b'{"docid": "new-1", "text": "A valid first line."}\n'
+# 9 ** 9 x's from 422 bytes: safe_load built all of them (58 MB stored, 845 MB of memory).
+ALIAS_BOMB = (
+    "---\na: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+    + "---\nBody.\n"
+).encode()
 
 CASES = {
     # name: (file name, content, importer, line, field, words in the message)
@@ -82,6 +88,77 @@ CASES = {
     "unknown qid": ("run.txt", b"q1 Q0 d1 2\nq9 Q0 d2 1\n", "qrels", 2, "qid", "unknown query id 'q9'"),
     "qrels column count": ("run.txt", b"q1 Q0 d1 2\n\nq1 Q0 d2\n", "qrels", 3, "grade", "4 whitespace-separated"),
     "qrels invalid UTF-8": ("run.txt", b"q1 Q0 d1 2\nq1 Q0 d\xff 1\n", "qrels", 2, None, "UTF-8"),
+    # CSV quoting (issue 15, item 2): one open quote swallowed 997 rows and reported success.
+    "CSV quote never closes": (
+        "docs.csv",
+        b'id,text\nnew-1,ok\nn2,"open\n' + b"".join(b"n%d,row %d\n" % (i, i) for i in range(4, 1000)),
+        "documents", 3, None, "never closes",
+    ),
+    "CSV text after a closing quote": ("docs.csv", b'id,text\nnew-1,ok\nn2,"a" b\n', "documents", 3, None, "bad CSV"),
+    "CSV record past 10,000 lines": (
+        "docs.csv", b'id,text\nnew-1,ok\nn2,"' + b"x\n" * 10_001 + b'"\n', "documents", 3, None, "10,000 lines",
+    ),
+    "CSV column twice in the header": ("docs.csv", b"id,text,text\nnew-1,a,b\n", "documents", 1, "text", "twice"),
+    # JSON a database refuses, or that Python cannot read without a traceback (item 9).
+    "NaN": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "score": NaN}\n', "documents", 2, None, "NaN"),
+    "-Infinity": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "s": -Infinity}\n', "documents", 2, None,
+                  "Infinity"),
+    "float overflow": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "s": 1e400}\n', "documents", 2, None,
+                       "out of range"),
+    "5000-digit integer": (
+        "docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "n": ' + b"9" * 5000 + b"}\n", "documents", 2, None,
+        "5000 digits",
+    ),
+    "JSON nested past the parser": (
+        "docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        "documents", 2, None, "nested too deeply",
+    ),
+    "JSON nested past 32 levels": (
+        "docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "x": ' + b"[" * 40 + b"]" * 40 + b"}\n",
+        "documents", 2, "x", "nested more than 32",
+    ),
+    "JSON key twice": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "id": "n3"}\n', "documents", 2, None,
+                       "'id' appears twice"),
+    "lone surrogate in text": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "a\\ud800b"}\n', "documents", 2,
+                               "text", "lone surrogate (U+D800)"),
+    "lone surrogate in extra": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "note": {"k": "\\udfff"}}\n',
+                                "documents", 2, "note", "lone surrogate"),
+    "lone surrogate in a query": ("q.jsonl", b'{"qid": "q7", "query": "ok"}\n{"qid": "q8", "query": "\\udc80"}\n',
+                                  "queries", 2, "query", "lone surrogate"),
+    # Only http(s) document URLs (item 12).
+    "javascript URL": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "url": "javascript:alert(1)"}\n',
+                       "documents", 2, "url", "not an absolute http or https URL"),
+    "JaVa<TAB>ScRiPt URL": ("docs.jsonl", VALID_DOC + b'{"id": "n2", "text": "t", "url": "JaVa\\tScRiPt:alert(1)"}\n',
+                            "documents", 2, "url", "control character"),
+    "data URL in CSV": ("docs.csv", b"id,text,url\nnew-1,ok,\nn2,t,\"data:text/html;base64,PHNjcmlwdD4=\"\n",
+                        "documents", 3, "url", "not an absolute http"),
+    "javascript URL in front matter": ("x.md", b"---\ntitle: T\nurl: javascript:alert(1)\n---\nBody.\n", "documents",
+                                       3, "url", "http or https"),
+    "javascript URL in an HTML meta": (
+        "x.html", b'<p>Body</p>\n<meta name="url" content="JaVa&#9;ScRiPt:alert(1)">', "documents", 2, "url",
+        "control character",
+    ),
+    # Front matter through PyYAML's safe loader, bounded (item 9).
+    "YAML alias bomb": (
+        "x.md",
+        ALIAS_BOMB, "documents", 3, "front matter", "aliases",
+    ),
+    "recursive YAML": ("x.md", b"---\ntitle: T\nloop: &a [*a]\n---\nBody.\n", "documents", 3, "front matter",
+                       "aliases"),
+    "YAML nested past 32 levels": ("x.md", b"---\nx: " + b"[" * 200 + b"]" * 200 + b"\n---\nBody.\n", "documents", 2,
+                                   "front matter", "nested more than 32"),
+    "YAML 5000-digit integer": ("x.md", b"---\ntitle: T\nn: " + b"1" * 5000 + b"\n---\nBody.\n", "documents", 3,
+                                "front matter", "5000 digits"),
+    "YAML .nan": ("x.md", b"---\ntitle: T\nscore: .nan\n---\nBody.\n", "documents", 3, "score", "NaN"),
+    "YAML binary": ("x.md", b"---\nblob: !!binary aGVsbG8=\n---\nBody.\n", "documents", 2, "blob", "found bytes"),
+    # Bounds (item 3) and grades (item 16).
+    "query over 1,000 characters": ("q.tsv", b"q7\tfine\nq8\t" + b"w " * 600 + b"\n", "queries", 2, "text",
+                                    "at most 1,000"),
+    "grade in Arabic-Indic digits": ("run.txt", "q1 Q0 d1 2\nq1 Q0 d2 \u0663\n".encode(), "qrels", 2, "grade",
+                                     "not an integer"),
+    "grade +1": ("run.txt", b"q1 Q0 d1 2\nq1 Q0 d2 +1\n", "qrels", 2, "grade", "not an integer"),
+    "grade of 5000 digits": ("run.txt", b"q1 Q0 d1 2\nq1 Q0 d2 " + b"1" * 5000 + b"\n", "qrels", 2, "grade",
+                             "not an integer"),
 }
 
 

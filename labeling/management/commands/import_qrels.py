@@ -21,3 +21,5 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(str(summary))
+        for line in summary.warning_lines():  # counted, with the first few named
+            self.stderr.write(line, style_func=self.style.WARNING)
