@@ -39,11 +39,15 @@ def open_regular(path: Path, *, follow_links: bool = True) -> BinaryIO:
 
 def read_regular(path: Path, *, follow_links: bool = True) -> bytes:
     """A whole regular file (a folder's document), at most MAX_RECORD_BYTES."""
+    chunks, size = [], 0
     with open_regular(path, follow_links=follow_links) as fh:
-        raw = fh.read(MAX_RECORD_BYTES + 1)
-    if len(raw) > MAX_RECORD_BYTES:
+        # In chunks: read(MAX_RECORD_BYTES + 1) would allocate 16 MiB for every small file.
+        while size <= MAX_RECORD_BYTES and (chunk := fh.read(min(MIB, MAX_RECORD_BYTES + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > MAX_RECORD_BYTES:
         raise ImportFileError(path, None, None, f"file is over {MAX_RECORD_BYTES // MIB} MiB")
-    return raw
+    return b"".join(chunks)
 
 
 def decode(path: Path, raw: bytes, line: int) -> str:
