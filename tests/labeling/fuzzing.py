@@ -43,7 +43,8 @@ NASTY_TEXT = [
     "//evil.example/", "http://", "https://intranet.example/a b", "HTTP://wiki/Page", "2025-13-45",
     "2025-10-08", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "x" * 300, "\u202e", "é", "😀",
 ]
-TEXTS = st.one_of(st.sampled_from(NASTY_TEXT), st.text(max_size=40), st.text(st.characters(codec="utf-8"), max_size=20))
+NASTY = st.sampled_from(NASTY_TEXT)
+TEXTS = st.one_of(NASTY, NASTY, st.text(max_size=40), st.text(st.characters(codec="utf-8"), max_size=20))
 NASTY_BYTES = [
     b'"', b"'", b",", b"\t", b"\n", b"\r", b"\r\n", b"\x00", b"\xff", b"\xc3", b"\xef\xbb\xbf", b"\\", b"\\ud800",
     b"NaN", b"Infinity", b"1e999", b"9" * 5000, b"[" * 40, b"[" * 2000, b"{", b"}", b":", b"---", b"...",
@@ -92,9 +93,9 @@ def _json_line(record: Any, ascii_only: bool, surrogates: str) -> bytes:
 
 # Mostly right, so most records reach the database; now and then one of TEXTS.
 GOOD_IDS = st.sampled_from(["a", "b", "c", "d1", "101", 7, 0])  # repeats, so duplicates too
-IDS = st.one_of(GOOD_IDS, GOOD_IDS, GOOD_IDS, TEXTS)
+IDS = st.one_of(GOOD_IDS, GOOD_IDS, TEXTS)
 GOOD_WORDS = st.sampled_from(["Spend was 4% under plan.", "Close by the 5th.", "line one\nline two", "q3 deck"])
-WORDS = st.one_of(GOOD_WORDS, GOOD_WORDS, GOOD_WORDS, TEXTS)
+WORDS = st.one_of(GOOD_WORDS, GOOD_WORDS, TEXTS)
 EXTRA_KEYS = st.sampled_from(["team", "tags", "score", "reviewed", "owner"]) | TEXTS
 
 
@@ -148,9 +149,20 @@ YAML_LINES = [
 ]
 
 
+YAML_VALUES = [
+    "Q3 budget", "2025-10-08", "2025-13-45", "0001-01-01 00:00:00+14:00", "https://intranet.example/x",
+    "javascript:alert(1)", "'JaVa\tScRiPt:x'", "&a [x, x]", "*a", "&c [*c]", "1" * 5000, ".nan", "-.inf", "1e400",
+    "!!binary aGk=", "!!python/object:os.system x", "[" * 60 + "]" * 60, "!!set {a, b}", "{k: [1, 2, {q: r}]}",
+    "[budget, q3]", "", "'open", '"\\ud800"', '"\\0"', "{a: b}", "[1, 2]", "~", "yes", "0x1F", "1_000", "1:20:30",
+]
+YAML_KEYS = [*META_KEYS, "team", "tags", "a", "b", "c", "<<"]
+
+
 @st.composite
 def markdown_file(draw: st.DrawFn) -> bytes:
-    meta = "\n".join(draw(st.lists(st.sampled_from(YAML_LINES) | TEXTS, max_size=6)))
+    # Mostly 'key: value' lines that parse, so the values get built; now and then a raw line.
+    line = st.tuples(st.sampled_from(YAML_KEYS), st.sampled_from(YAML_VALUES)).map(": ".join)
+    meta = "\n".join(draw(st.lists(st.one_of(line, line, line, st.sampled_from(YAML_LINES), TEXTS), max_size=6)))
     body = draw(st.sampled_from(["# Heading\n\nBody text.\n", "Body.\n", "", "---\n", "# \n"]) | WORDS)
     fence = draw(st.sampled_from(["---", "---", "---", "...", "--- ", ""]))
     return draw(mutated(_encode(draw, f"---\n{meta}\n{fence}\n{body}")))
