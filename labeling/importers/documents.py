@@ -36,7 +36,7 @@ def documents_import(*, path: Path | str, corpus_name: str, batch_size: int = BA
     path = Path(path)
     summary = ImportSummary(what="documents", corpus=corpus_name)
     records = _records(path, summary)
-    seen: set[int] = set()  # hashes of the ids read so far: constant size per id, whatever its length
+    seen: set[int] = set()  # hashes of the ids read: a fixed size per id (a collision: a false warning)
     with transaction.atomic():
         corpus = corpus_get_or_create(name=corpus_name)
         for batch in batched(records, batch_size, weight=lambda r: len(r[1]["text"]), max_weight=BATCH_CHARS):

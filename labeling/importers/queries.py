@@ -28,7 +28,7 @@ def queries_import(*, path: Path | str, corpus_name: str, batch_size: int = BATC
         raise ValueError(f"{path}: no such file")
     records = _jsonl(path) if path.suffix.lower() in JSONL_SUFFIXES else _tsv(path)
     summary = ImportSummary(what="queries", corpus=corpus_name)
-    seen: set[int] = set()  # hashes of the ids read so far
+    seen: set[int] = set()  # hashes of the ids read: a fixed size per id (a collision: a false warning)
     with transaction.atomic():
         corpus = corpus_get_or_create(name=corpus_name)
         for batch in batched(records, batch_size):
