@@ -16,7 +16,9 @@ import datetime as dt
 import os
 import platform
 import random
+import re
 import shlex
+import sqlite3
 import sys
 import tempfile
 import time
@@ -57,7 +59,7 @@ from tests.labeling.fuzzing import (  # noqa: E402
     qrels_corpus,
 )
 
-from report import cpu_description, results_write  # noqa: E402
+from report import NOTES, cpu_description, results_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "fuzz_importers.md"
 
@@ -100,25 +102,48 @@ def main() -> None:
                   f"{time.perf_counter() - started:.0f} s", flush=True)
         transaction.set_rollback(True)
     elapsed = time.perf_counter() - started
-    report = _report(outcomes, failures, rounds, elapsed)
-    print(report)
-    results_write(RESULTS, report)
+    section = _section(outcomes, failures, rounds, elapsed)
+    print(section)
+    _write_section(connection.vendor, section)
     sys.exit(1 if failures else 0)
 
 
-def _report(outcomes: Outcomes, failures: list[tuple[str, int, str]], rounds: int, elapsed: float) -> str:
+INTRO = (
+    "# Importer fuzzing\n\n"
+    "Written by `benchmarks/fuzz_importers.py`: the property of `tests/labeling/fuzzing.py` (a located error "
+    "that wrote nothing, or an import every database stores that a re-import leaves as it is; never another "
+    f"exception, a hang past {HANG_SECONDS} s or a memory peak past {MEMORY_LIMIT >> 20} MiB) over arbitrary "
+    "bytes and nearly valid records, with fresh seeds each round. The suite runs the same property on a "
+    "fixed budget (`tests/labeling/test_import_fuzz.py`). Each database's section is replaced when the script "
+    "runs on it.\n"
+)
+
+
+def _write_section(vendor: str, section: str) -> None:
+    """Replace this database's section and keep the others (and the hand-written notes)."""
+    text = RESULTS.read_text().partition(NOTES)[0] if RESULTS.exists() else ""
+    sections = {block.split()[1]: block.strip() for block in re.split(r"^(?=## )", text, flags=re.MULTILINE)
+                if block.startswith("## ")}
+    sections[vendor] = section.strip()
+    results_write(RESULTS, "\n\n".join([INTRO.strip(), *(sections[k] for k in sorted(sections))]) + "\n")
+
+
+def _database() -> str:
+    if connection.vendor == "sqlite":
+        return f"SQLite {sqlite3.sqlite_version}" + ("" if ARGS.database_url else " (a fresh file, migrated here)")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0]
+    return f"PostgreSQL {version} (database {connection.settings_dict['NAME']})"
+
+
+def _section(outcomes: Outcomes, failures: list[tuple[str, int, str]], rounds: int, elapsed: float) -> str:
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/fuzz_importers.py", *sys.argv[1:]])
     lines = [
-        "# Importer fuzzing",
-        "",
-        "Written by `benchmarks/fuzz_importers.py`: the property of `tests/labeling/fuzzing.py` (a located error "
-        "that wrote nothing, or an import every database stores that a re-import leaves as it is; never another "
-        f"exception, a hang past {HANG_SECONDS} s or a memory peak past {MEMORY_LIMIT >> 20} MiB) over arbitrary "
-        "bytes and nearly valid records, with fresh seeds each round. The suite runs the same property on a "
-        "fixed budget (`tests/labeling/test_import_fuzz.py`).",
+        f"## {connection.vendor}",
         "",
         f"- command: `{command}`",
-        f"- database: {connection.vendor}",
+        f"- database: {_database()}",
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {cpu_description()}, Python {platform.python_version()}, hypothesis {hypothesis.__version__}",
         f"- ran: {sum(outcomes.ran.values()):,} examples in {rounds} rounds, {elapsed / 60:.1f} minutes",
@@ -137,7 +162,7 @@ def _report(outcomes: Outcomes, failures: list[tuple[str, int, str]], rounds: in
             f" | {outcomes.slowest.get(name, 0) * 1000:.0f} | {outcomes.peak.get(name, 0) / 2**20:.1f} | {common} |"
         )
     for name, seed, failure in failures:
-        lines += ["", f"## Found: {name} (seed {seed})", "", "```", failure[:4000], "```"]
+        lines += ["", f"### Found: {name} (seed {seed})", "", "```", failure[:4000], "```"]
     return "\n".join(lines) + "\n"
 
 
