@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +16,8 @@ from django.db import connection
 from kombu import pools as kombu_pools
 
 from config.celery import app
+
+TEST_LEASE_SECONDS = 6
 
 
 def _test_database_url() -> str:
@@ -36,7 +39,9 @@ def _reset_broker_pools() -> None:
 @pytest.fixture
 def worker_env(tmp_path):
     """The environment a worker process needs to share this test's database and broker."""
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1",
+           # A short job lease, so a dead worker's job resumes within seconds (labeling.workers).
+           "ASSESSOR_JOB_LEASE_SECONDS": str(TEST_LEASE_SECONDS)}
     if app.conf.broker_url.startswith("filesystem"):
         # A private broker folder, so a developer's running worker never takes test tasks.
         broker = tmp_path / "broker"
@@ -62,9 +67,31 @@ def worker_env(tmp_path):
         yield env
 
 
+@pytest.fixture
+def broker_down():
+    """`with broker_down(): ...`: this process's broker is a real Redis URL on a closed port
+    (connections refused, as when the broker is down); the usual broker again after the block."""
+
+    @contextmanager
+    def down():
+        with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        previous = app.conf.broker_url, app.conf.broker_transport_options
+        app.conf.broker_url, app.conf.broker_transport_options = f"redis://127.0.0.1:{port}/0", {}
+        _reset_broker_pools()
+        try:
+            yield app.conf.broker_url
+        finally:
+            app.conf.broker_url, app.conf.broker_transport_options = previous
+            _reset_broker_pools()
+
+    return down
+
+
 class WorkerProcess:
-    def __init__(self, env: dict, queues: str, log_path):
-        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    def __init__(self, env: dict, queues: str, log_path, name: str | None = None):
+        self.name = name or f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - open for the worker's life, closed in stop()
         self.proc = subprocess.Popen(
@@ -79,8 +106,10 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.output()}")
-            if app.control.ping(destination=[self.name], timeout=0.5):
+            # Its own log says so too: another worker may answer to the same name.
+            if f"{self.name} ready." in self.output() and app.control.ping(destination=[self.name], timeout=0.5):
                 return
+            time.sleep(0.2)
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
@@ -111,8 +140,8 @@ def celery_worker_process(transactional_db, worker_env, tmp_path):
     """
     started: list[WorkerProcess] = []
 
-    def start(queues: str = "default,gpu") -> WorkerProcess:
-        worker = WorkerProcess(worker_env, queues, tmp_path / f"worker-{len(started)}.log")
+    def start(queues: str = "default,gpu", name: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(worker_env, queues, tmp_path / f"worker-{len(started)}.log", name=name)
         started.append(worker)  # before waiting, so a worker that never gets ready is stopped too
         worker.wait_ready()
         return worker

@@ -19,9 +19,9 @@ import krippendorff
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
+from labeling.enqueue import Sending, task_enqueue
 from labeling.exports import CHUNK_SIZE
 from labeling.grades import GRADES
 from labeling.metrics import cohen_kappa
@@ -31,6 +31,7 @@ from .models import Benchmark, BenchmarkStats
 from .review import adjudicated_accuracy
 from .selectors import gold_accuracy, human_grade
 
+DASHBOARD_REFRESH_TASK = "annotate.dashboard_refresh"
 STALE_SECONDS = 60  # older figures are refreshed in the background when the page is opened
 MIN_SHARED = 10  # annotator pairs with fewer shared pairs get no kappa
 TOP_QUERIES = 20
@@ -203,14 +204,12 @@ def benchmark_stats_refresh(*, benchmark_id: int) -> BenchmarkStats | None:
     return stats
 
 
-def benchmark_stats_enqueue(*, benchmark: Benchmark, force: bool = False) -> bool:
+def benchmark_stats_enqueue(*, benchmark: Benchmark, force: bool = False) -> Sending | None:
     """Ask the worker for fresh figures once the current transaction commits. Without `force`
     at most one request per benchmark per STALE_SECONDS (many open pages, one computation).
-    True when a refresh was enqueued."""
-    from .tasks import dashboard_refresh
-
-    if not force and not cache.add(f"annotate:dashboard-refresh:{benchmark.pk}", 1, timeout=STALE_SECONDS):
-        return False
-    benchmark_id = benchmark.pk
-    transaction.on_commit(lambda: dashboard_refresh.delay(benchmark_id))
-    return True
+    None when none was asked for; else whether the queue took it (a failed request is not
+    counted, so the next open page asks again)."""
+    key = f"annotate:dashboard-refresh:{benchmark.pk}"
+    if not force and not cache.add(key, 1, timeout=STALE_SECONDS):
+        return None
+    return task_enqueue(task=DASHBOARD_REFRESH_TASK, args=(benchmark.pk,), on_failure=lambda: cache.delete(key))

@@ -221,16 +221,20 @@ def agreement(request, name: str):
     """The agreement dashboard: the cached figures, a background refresh when they are missing
     or stale (GET) or when asked for (POST, the Refresh button)."""
     benchmark = _agreement_benchmark(request, name)
+    sending = None
     if request.method == "POST":
-        dashboard.benchmark_stats_enqueue(benchmark=benchmark, force=True)
+        sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark, force=True)
         if not request.htmx:
-            messages.info(request, "Refresh queued: the figures update in a moment.")
+            if sending and sending.failed:
+                messages.warning(request, "The task queue is unreachable: the figures refresh once it is back.")
+            else:
+                messages.info(request, "Refresh queued: the figures update in a moment.")
             return redirect("annotate:agreement", name=benchmark.name)
     stats = dashboard.benchmark_stats_get(benchmark=benchmark)
     pending = request.method == "POST" or dashboard.benchmark_stats_is_stale(stats=stats)
     if pending and request.method == "GET":
-        dashboard.benchmark_stats_enqueue(benchmark=benchmark)
+        sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark)
     context = {"benchmark": benchmark, "stats": stats, "data": stats.payload if stats else None, "pending": pending,
-               "stale_seconds": dashboard.STALE_SECONDS}
+               "queue_unreachable": bool(sending and sending.failed), "stale_seconds": dashboard.STALE_SECONDS}
     template = "annotate/dashboard.html#stats" if request.htmx else "annotate/dashboard.html"
     return render(request, template, context)

@@ -1,8 +1,10 @@
 import logging
 import os
 
-from celery import Celery
-from celery.signals import celeryd_init, worker_ready
+from celery import Celery, bootsteps
+from celery.signals import worker_ready
+
+from labeling.workers import jobs_sweep, renew_seconds
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -13,20 +15,29 @@ app.autodiscover_tasks()
 log = logging.getLogger(__name__)
 
 
-@celeryd_init.connect
-def _set_boot_id(**kwargs):
-    from labeling.workers import worker_boot
+class JobSweep(bootsteps.StartStopStep):
+    """Every worker resends the jobs no worker holds (labeling.workers), every renew_seconds():
+    a dead worker's job once its lease expires, and a job whose send failed once the broker is
+    back, without waiting for a worker to start."""
 
-    worker_boot()  # in the main process, before the pool forks
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.timer_ref = None
+
+    def start(self, parent):
+        self.timer_ref = parent.timer.call_repeatedly(renew_seconds(), jobs_sweep, priority=10)
+
+    def stop(self, parent):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+
+
+app.steps["worker"].add(JobSweep)
 
 
 @worker_ready.connect
-def _resume_orphaned_jobs(sender, **kwargs):
-    from labeling.workers import RESUMERS, owner_identity
-
-    me = owner_identity(sender.hostname)
-    for resume in RESUMERS:
-        try:
-            resume(me)
-        except Exception:  # a failed resume must not stop the worker from serving
-            log.exception("resuming jobs with %s failed", resume)
+def _resume_jobs(sender, **kwargs):
+    jobs_sweep()  # at once, not a sweep interval later

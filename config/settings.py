@@ -201,6 +201,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A running job's lease (labeling.workers): renewed every quarter of it, taken over by another
+# worker only once it has expired; so a dead worker's job resumes within about this long.
+JOB_LEASE_SECONDS = float(os.environ.get("ASSESSOR_JOB_LEASE_SECONDS", "60"))
 
 LOGGING = {
     "version": 1,

@@ -13,12 +13,15 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from labeling.workers import job_claim, jobs_orphaned, resumer
+from labeling.enqueue import job_enqueue, job_requeue
+from labeling.workers import job_claim, job_was_held, jobs_stranded, resumer
 
 from .config import QUEUES, STAGES, config_merge
 from .models import Run
 
 log = logging.getLogger(__name__)
+
+RUN_STAGE_TASK = "distill.run_stage"
 
 
 class Cancelled(Exception):
@@ -38,9 +41,7 @@ def run_launch(*, name: str, corpus, benchmark=None, config: dict | None = None,
 
 
 def _enqueue(run_id: int, stage: str) -> None:
-    from .tasks import run_stage
-
-    transaction.on_commit(lambda: run_stage.apply_async((run_id, stage), queue=QUEUES[stage]))
+    job_enqueue(model=Run, pk=run_id, task=RUN_STAGE_TASK, args=(run_id, stage), queue=QUEUES[stage])
 
 
 def run_log(run_id: int, message: str) -> None:
@@ -99,11 +100,11 @@ def _stage_finish(run_id: int, stage: str, *, chain: bool) -> None:
     following = STAGES.index(stage) + 1
     if following < len(STAGES):
         run.stage = STAGES[following]
-        if chain:
-            _enqueue(run.id, run.stage)
     else:
         run.status, run.finished_at = Run.Status.SUCCEEDED, timezone.now()
     run.save(update_fields=["progress", "owner", "stage", "status", "finished_at"])
+    if chain and following < len(STAGES):
+        _enqueue(run.id, run.stage)  # after the save, which clears the owner this marks
     run_log(run.id, f"{stage}: done" + ("" if following < len(STAGES) else "; run succeeded"))
 
 
@@ -128,12 +129,15 @@ def run_retry(*, run: Run) -> bool:
 
 
 @resumer
-def runs_resume(me: str) -> None:
-    """Enqueue again the current stage of running runs whose worker died."""
-    running = Run.objects.filter(status=Run.Status.RUNNING).exclude(owner="")
-    for run in jobs_orphaned(running, me=me):
-        run_log(run.id, f"{run.stage}: its worker died; resuming")
-        Run.objects.filter(id=run.id).update(owner="")
-        from .tasks import run_stage
-
-        run_stage.apply_async((run.id, run.stage), queue=QUEUES[run.stage])
+def runs_resume() -> None:
+    """Send again the current stage of the runs no worker holds: never sent (the queue was
+    unreachable), or whose worker died (labeling.workers)."""
+    active = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING])
+    for run in jobs_stranded(active).only("id", "stage", "owner", "heartbeat_at"):
+        sent = job_requeue(model=Run, job=run, task=RUN_STAGE_TASK, args=(run.id, run.stage), queue=QUEUES[run.stage])
+        if sent is False:
+            return  # the broker is down: the next sweep tries again
+        if sent and job_was_held(run):
+            run_log(run.id, f"{run.stage}: its worker died; resuming")
+        elif sent and run.heartbeat_at is None:
+            run_log(run.id, f"{run.stage}: sent to the queue, unreachable before")

@@ -1,11 +1,13 @@
 from celery import shared_task
 
-from labeling.workers import owner_identity
+from labeling.workers import job_lease
 
-from .runs import run_stage_execute
+from .models import Run
+from .runs import RUN_STAGE_TASK, run_stage_execute
 from .stages import SERVICES
 
 
-@shared_task(name="distill.run_stage", bind=True)
+@shared_task(name=RUN_STAGE_TASK, bind=True)
 def run_stage(self, run_id: int, stage: str) -> None:
-    run_stage_execute(run_id=run_id, stage=stage, owner=owner_identity(self.request.hostname), services=SERVICES)
+    with job_lease(Run, run_id, hostname=self.request.hostname) as owner:
+        run_stage_execute(run_id=run_id, stage=stage, owner=owner, services=SERVICES)

@@ -3,11 +3,19 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from labeling.enqueue import QUEUE_UNREACHABLE
+from labeling.workers import job_unsent
+
 from .forms import RunLaunchForm
 from .models import Run
 from .next_round import run_next_round
 from .runs import run_cancel, run_launch, run_retry
 from .selectors import run_is_active, run_rounds_rows, run_stage_rows
+
+
+def _warn_if_unsent(request, run: Run) -> None:
+    if job_unsent(Run, run.id):
+        messages.warning(request, QUEUE_UNREACHABLE)
 
 
 @require_GET
@@ -23,6 +31,7 @@ def run_new(request):
     if request.method == "POST" and form.is_valid():
         run = run_launch(name=form.cleaned_data["name"], corpus=form.cleaned_data["corpus"],
                          benchmark=form.cleaned_data["benchmark"], config=form.config(), user=request.user)
+        _warn_if_unsent(request, run)
         return redirect("distill:run_detail", run.id)
     return render(request, "distill/run_new.html", {"form": form})
 
@@ -31,6 +40,8 @@ def run_new(request):
 @permission_required("distill.view_run", raise_exception=True)
 def run_detail(request, run_id: int):
     run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
+    if not request.htmx and not messages.get_messages(request):
+        _warn_if_unsent(request, run)
     context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run)}
     template = "distill/run_detail.html#status" if request.htmx else "distill/run_detail.html"
     return render(request, template, context)
@@ -51,6 +62,8 @@ def run_retry_view(request, run_id: int):
     run = get_object_or_404(Run, id=run_id)
     if not run_retry(run=run):
         messages.warning(request, "Only a failed or cancelled run can be retried.")
+    else:
+        _warn_if_unsent(request, run)
     return redirect("distill:run_detail", run.id)
 
 
@@ -64,4 +77,5 @@ def run_next_round_view(request, run_id: int):
     except ValueError as exc:
         messages.warning(request, str(exc))
         return redirect("distill:run_detail", previous.id)
+    _warn_if_unsent(request, run)
     return redirect("distill:run_detail", run.id)

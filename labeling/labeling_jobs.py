@@ -12,13 +12,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from .anchored import anchored_job_label
+from .enqueue import job_enqueue, job_requeue
 from .grading import job_batch_size, model_labels_write, pairs_grade
 from .labelers import backend_for
 from .labelers.base import LabelerBackend
 from .models import Labeler, LabelingJob
 from .promotion import NotPromoted, promotion_refusal
 from .selectors import pairs_in_scope, pairs_unlabeled
-from .workers import job_claim, jobs_orphaned, resumer
+from .workers import job_claim, jobs_stranded, resumer
+
+LABEL_JOB_TASK = "labeling.label_job"
 
 
 def labeling_queue(*, labeler: Labeler) -> str:
@@ -41,9 +44,8 @@ def labeling_job_create(*, labeler: Labeler, scope: dict, description: str = "",
         batch_size=batch_size or job_batch_size(labeler),
     )
     if enqueue:
-        from .tasks import label_job  # tasks import this module
-
-        transaction.on_commit(lambda: label_job.apply_async((job.id,), queue=labeling_queue(labeler=labeler)))
+        job_enqueue(model=LabelingJob, pk=job.id, task=LABEL_JOB_TASK, args=(job.id,),
+                    queue=labeling_queue(labeler=labeler))
     return job
 
 
@@ -98,13 +100,14 @@ def _job_label(job: LabelingJob, backend: LabelerBackend, on_batch: Callable[[La
 
 
 @resumer
-def labeling_jobs_resume(me: str) -> None:
-    """Enqueue again the running jobs whose worker died."""
-    from .tasks import label_job
-
-    running = LabelingJob.objects.filter(status=LabelingJob.Status.RUNNING).exclude(owner="").select_related("labeler")
-    for job in jobs_orphaned(running, me=me):
-        label_job.apply_async((job.id,), queue=labeling_queue(labeler=job.labeler))
+def labeling_jobs_resume() -> None:
+    """Send again the jobs no worker holds: never sent (the queue was unreachable), or whose
+    worker died (labeling.workers)."""
+    active = LabelingJob.objects.filter(status__in=[LabelingJob.Status.QUEUED, LabelingJob.Status.RUNNING])
+    for job in jobs_stranded(active).select_related("labeler"):
+        queue = labeling_queue(labeler=job.labeler)
+        if job_requeue(model=LabelingJob, job=job, task=LABEL_JOB_TASK, args=(job.id,), queue=queue) is False:
+            return  # the broker is down: the next sweep tries again
 
 
 def labeling_job_cancel(*, job: LabelingJob) -> None:

@@ -1,9 +1,11 @@
 from celery import shared_task
 
-from .labeling_jobs import labeling_job_run
-from .workers import owner_identity
+from .labeling_jobs import LABEL_JOB_TASK, labeling_job_run
+from .models import LabelingJob
+from .workers import job_lease
 
 
-@shared_task(name="labeling.label_job", bind=True)
+@shared_task(name=LABEL_JOB_TASK, bind=True)
 def label_job(self, job_id: int) -> None:
-    labeling_job_run(job_id=job_id, owner=owner_identity(self.request.hostname))
+    with job_lease(LabelingJob, job_id, hostname=self.request.hostname) as owner:
+        labeling_job_run(job_id=job_id, owner=owner)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from annotate import dashboard, tasks
 from annotate.models import BenchmarkItem, BenchmarkStats
 from annotate.roles import REVIEWER, user_role_set
+from labeling import enqueue
 from labeling.metrics import cohen_kappa, krippendorff_alpha
 from tests.annotate.conftest import make_annotators
 from tests.factories import JudgmentFactory
@@ -23,6 +24,14 @@ def clear_cache():
     cache.clear()  # the refresh throttle lives in the cache
     yield
     cache.clear()
+
+
+def _sent_to(handle):
+    """A stand-in for the broker: the tasks enqueue sends go to handle(task name, args)."""
+    def task_send(*, task, args, queue=None):
+        handle(task, args)
+        return True
+    return task_send
 
 
 def _regular(benchmark) -> list[int]:
@@ -152,7 +161,7 @@ def test_reviewer_first_visit_enqueues_a_refresh(client, bench_factory, reviewer
                                                  monkeypatch):
     benchmark = bench_factory(n=3)
     calls = []
-    monkeypatch.setattr(tasks.dashboard_refresh, "delay", lambda benchmark_id: calls.append(benchmark_id))
+    monkeypatch.setattr(enqueue, "task_send", _sent_to(lambda task, args: calls.append(*args)))
     client.force_login(reviewer)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.get(_url(benchmark))
@@ -204,7 +213,7 @@ def test_stale_figures_enqueue_and_refresh_recomputes(client, bench_factory, rev
     old = timezone.now() - timedelta(seconds=dashboard.STALE_SECONDS + 5)
     BenchmarkStats.objects.filter(pk=stats.pk).update(computed_at=old)
     _grade(_regular(benchmark), a, [2] * 12)
-    monkeypatch.setattr(tasks.dashboard_refresh, "delay", lambda benchmark_id: tasks.dashboard_refresh(benchmark_id))
+    monkeypatch.setattr(enqueue, "task_send", _sent_to(lambda task, args: tasks.dashboard_refresh(*args)))
     client.force_login(reviewer)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -234,3 +243,25 @@ def test_task_is_registered_on_the_default_queue(settings):
     assert tasks.dashboard_refresh.name == "annotate.dashboard_refresh"
     assert settings.CELERY_TASK_DEFAULT_QUEUE == "default"
     assert not getattr(settings, "CELERY_TASK_ROUTES", None)
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the enqueue runs within the request, as in production
+def test_with_the_broker_down_the_page_says_the_queue_is_unreachable_and_asks_again_later(
+        client, bench_factory, reviewer, broker_down, monkeypatch):
+    benchmark = bench_factory(n=3)
+    client.force_login(reviewer)
+    unreachable = "The task queue is unreachable: the figures refresh once it is back."
+    with broker_down():
+        first = client.get(_url(benchmark))
+        again = client.get(_url(benchmark))  # the failed request was not counted: it is tried again
+        button = client.post(_url(benchmark), follow=True)
+        htmx = client.post(_url(benchmark), headers={"HX-Request": "true"})
+    for response in (first, again, button, htmx):
+        assert response.status_code == 200 and unreachable in response.content.decode()
+    assert "Refresh queued" not in button.content.decode()
+
+    calls = []
+    monkeypatch.setattr(enqueue, "task_send", _sent_to(lambda task, args: calls.append((task, args))))
+    page = client.get(_url(benchmark)).content.decode()  # the broker is back
+    assert calls == [(dashboard.DASHBOARD_REFRESH_TASK, (benchmark.pk,))]
+    assert unreachable not in page and "Refreshing in the background" in page

@@ -7,7 +7,9 @@ from distill.config import DEFAULTS, config_from_choices
 from distill.models import Run
 from distill.runs import run_launch, run_stage_execute
 from distill.stages import SERVICES
+from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.models import Corpus
+from labeling.workers import job_unsent
 
 
 class Command(BaseCommand):
@@ -42,6 +44,8 @@ class Command(BaseCommand):
         run = run_launch(name=o["name"], corpus=corpus, benchmark=benchmark, config=config, enqueue=not o["foreground"])
         if not o["foreground"]:
             self.stdout.write(f"Run {run.id} queued; follow it at /runs/{run.id}/")
+            if job_unsent(Run, run.id):
+                self.stderr.write(QUEUE_UNREACHABLE)
             return
         while run.status in (Run.Status.QUEUED, Run.Status.RUNNING):
             self.stdout.write(f"{run.stage} ...")

@@ -1,8 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.agreement import labeler_get
+from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.management.scope import pair_scope
+from labeling.models import LabelingJob
+from labeling.workers import job_unsent
 
 
 class Command(BaseCommand):
@@ -28,6 +31,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if background:
             self.stdout.write(f"Labeling job {job.id} queued: {job.total} pairs ({description}).")
+            if job_unsent(LabelingJob, job.id):
+                self.stderr.write(QUEUE_UNREACHABLE)
             return
 
         def report(job):
