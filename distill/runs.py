@@ -118,9 +118,10 @@ def run_cancel(*, run: Run) -> bool:
 
 
 def run_retry(*, run: Run) -> bool:
-    """Start a failed or cancelled run again from its current stage; its checkpoints stay."""
+    """Start a failed or cancelled run again from its current stage; its checkpoints stay. A
+    worker still holding it (cancelled, not noticed yet) keeps it and goes on."""
     retried = Run.objects.filter(id=run.id, status__in=[Run.Status.FAILED, Run.Status.CANCELLED]).update(
-        status=Run.Status.QUEUED, error="", finished_at=None, owner=""
+        status=Run.Status.QUEUED, error="", finished_at=None
     )
     if retried:
         run_log(run.id, f"retry from {run.stage}")

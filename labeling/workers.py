@@ -33,7 +33,10 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-WAITING = "queued"
+WAITING = "waiting"
+# A job a worker should be running: JobStatus.QUEUED and RUNNING (this module loads before the
+# models do: config.celery imports it with the settings).
+ACTIVE = ("queued", "running")
 
 
 def lease_seconds() -> float:
@@ -72,7 +75,12 @@ def job_renew(model: type[models.Model], pk: int, *, me: str) -> bool:
 
 
 def job_release(model: type[models.Model], pk: int, *, me: str) -> None:
-    model._default_manager.filter(pk=pk, owner=me).update(owner="")
+    """Give the lease up as the task ends. A job it leaves still active (it bowed out while
+    retried, say) waits for a worker again, its message taken for lost: the next sweep sends it."""
+    lost_at = timezone.now() - timedelta(seconds=resend_seconds() + 1)
+    mine = model._default_manager.filter(pk=pk, owner=me)
+    if not mine.filter(status__in=ACTIVE).update(owner=WAITING, heartbeat_at=lost_at):
+        mine.update(owner="")
 
 
 def job_mark_waiting(model: type[models.Model], pk: int, *, sent_at) -> int:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from labeling.enqueue import task_send
 from labeling.labeling_jobs import LABEL_JOB_TASK, labeling_job_create
 from labeling.models import Labeler, LabelingJob, ModelLabel
-from labeling.workers import WAITING, job_claim, job_lease, job_renew, jobs_stranded
+from labeling.workers import ACTIVE, WAITING, job_claim, job_lease, job_renew, job_unsent, jobs_stranded
 from tests.factories import LabelerFactory, PairFactory, QueryFactory
 
 from .test_labeler_openai import OK, scripted
@@ -93,7 +93,25 @@ def test_a_held_lease_is_renewed_while_the_task_runs_and_released_after(settings
         assert not job_claim(LabelingJob, job.id, me="worker@host#other")
         held = LabelingJob.objects.get(id=job.id)
         assert held.owner == me and held.heartbeat_at > timezone.now() - timedelta(seconds=2)
-    assert LabelingJob.objects.get(id=job.id).owner == ""
+    assert job_claim(LabelingJob, job.id, me="worker@host#other")  # released: free at once
+
+
+def test_active_means_queued_or_running():
+    assert ACTIVE == (LabelingJob.Status.QUEUED, LabelingJob.Status.RUNNING)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_leaves_its_job_active_hands_it_back_to_the_sweep(settings):
+    settings.JOB_LEASE_SECONDS = 60
+    active, done = _job(status=LabelingJob.Status.RUNNING), _job(status=LabelingJob.Status.RUNNING)
+    for job in (active, done):
+        with job_lease(LabelingJob, job.id, hostname="worker@host") as me:
+            assert job_claim(LabelingJob, job.id, me=me)
+            if job is done:
+                LabelingJob.objects.filter(id=job.id).update(status=LabelingJob.Status.SUCCEEDED)
+    assert LabelingJob.objects.get(id=done.id).owner == ""
+    assert LabelingJob.objects.get(id=active.id).owner == WAITING and not job_unsent(LabelingJob, active.id)
+    assert list(jobs_stranded(LabelingJob.objects.all())) == [LabelingJob.objects.get(id=active.id)]
 
 
 # --- real worker processes --------------------------------------------------------------------
