@@ -77,13 +77,20 @@ def broker_down():
         with socket.socket() as probe:  # a port nothing listens on once the probe is closed
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        previous = app.conf.broker_url, app.conf.broker_transport_options
-        app.conf.broker_url, app.conf.broker_transport_options = f"redis://127.0.0.1:{port}/0", {}
+        url = f"redis://127.0.0.1:{port}/0"
+        previous = app.conf.broker_url, app.conf.broker_transport_options, os.environ.get("CELERY_BROKER_URL")
+        # Celery reads CELERY_BROKER_URL from the environment before its settings: set both.
+        app.conf.broker_url, app.conf.broker_transport_options = url, {}
+        os.environ["CELERY_BROKER_URL"] = url
         _reset_broker_pools()
         try:
-            yield app.conf.broker_url
+            yield url
         finally:
-            app.conf.broker_url, app.conf.broker_transport_options = previous
+            app.conf.broker_url, app.conf.broker_transport_options, env = previous
+            if env is None:
+                os.environ.pop("CELERY_BROKER_URL", None)
+            else:
+                os.environ["CELERY_BROKER_URL"] = env
             _reset_broker_pools()
 
     return down
