@@ -24,7 +24,8 @@ and duplicated, and the round trips.
    duplicated (stored twice), stored without an acknowledgement (its answer died with the web
    server), the wrong grade stored; the queue's counters against the judgments; each job's
    labels. Round trips of the requests that were answered, and the time from a grade's first
-   POST to its acknowledgement (retries included).
+   POST to its acknowledgement (retries included); each also without the requests sent from a
+   web server kill to 15 s after it answered again.
 
 Prints the report and writes benchmarks/results/soak.md (keeping its "## Notes" section). On a
 shared machine: `flock /tmp/assessor-cpu.lock .venv/bin/python benchmarks/soak.py`.
@@ -138,9 +139,10 @@ class Tally:
     acknowledged: dict = field(default_factory=dict)
     refused: dict = field(default_factory=dict)  # answered with a warning: no judgment made
     attempts: int = 0
-    ms: dict = field(default_factory=lambda: defaultdict(list))  # request kind -> round trips of answers
+    ms: dict = field(default_factory=lambda: defaultdict(list))  # request kind -> (sent at, ms) of answers
     errors: dict = field(default_factory=lambda: defaultdict(int))  # "kind: what" -> count
-    until_ack_ms: list = field(default_factory=list)
+    until_ack_ms: list = field(default_factory=list)  # (first POST at, ms)
+    started: float = 0.0
     dashboard: dict = field(default_factory=lambda: defaultdict(int))
 
 
@@ -154,7 +156,7 @@ async def _request(tally: Tally, kind: str, send) -> load.Answer | None:
     if answer.status_code >= 400:
         tally.errors[f"{kind}: {answer.status_code}"] += 1
         return None
-    tally.ms[kind].append(1000 * (time.perf_counter() - started))
+    tally.ms[kind].append((started, 1000 * (time.perf_counter() - started)))
     return answer
 
 
@@ -195,7 +197,7 @@ async def annotator(client: load.Browser, username: str, tally: Tally, rng: rand
                     tally.refused[key] = int(form["grade"])
                 else:
                     tally.acknowledged[key] = int(form["grade"])
-                    tally.until_ack_ms.append(1000 * (time.perf_counter() - first))
+                    tally.until_ack_ms.append((first, 1000 * (time.perf_counter() - first)))
                 text = answer.text
                 break
             await asyncio.sleep(0.5 * 2**attempt)
@@ -242,19 +244,27 @@ async def _until(check, timeout: float, poll: float = 0.2) -> float | None:
     return None
 
 
-async def kill_worker(server: Serve, fault: Fault, labeler: Labeler, queries: list[str]) -> None:
+async def kill_worker(server: Serve, fault: Fault, labeler: Labeler, queries: list[str]) -> asyncio.Task:
+    """Kill the default worker while it labels; a task that notes when the job moves again."""
     job = await asyncio.to_thread(_job_start, labeler, queries)
     fault.job = job.id
-    await _until(lambda: _done(job.id) >= 160, 120)  # ten batches: under way
+    if await _until(lambda: _done(job.id) >= 160, 60) is None:  # ten batches: under way
+        print(f"        job {job.id} not under way after 60 s: the worker is killed anyway", flush=True)
     restarts = len(server.starts("worker default"))
     fault.pid = server.pid("worker default") or 0
     _killpg(fault.pid)
     started = time.perf_counter()
     await asyncio.sleep(1)
     fault.done_at_kill = await asyncio.to_thread(_done, job.id)  # after the kill: what it had committed
-    fault.back_s = await _until(lambda: len(server.starts("worker default")) > restarts, 180)
-    moved = await _until(lambda: _done(job.id) > fault.done_at_kill + 16, 600, poll=1.0)
-    fault.resumed_s = None if moved is None else time.perf_counter() - started
+    fault.back_s = await _until(lambda: len(server.starts("worker default")) > restarts, 120)
+    if fault.back_s is not None:
+        fault.back_s += 1
+
+    async def resumed() -> None:
+        moved = await _until(lambda: _done(job.id) > fault.done_at_kill, 900, poll=1.0)
+        fault.resumed_s = None if moved is None else time.perf_counter() - started
+
+    return asyncio.create_task(resumed())
 
 
 async def kill_web(server: Serve, fault: Fault) -> None:
@@ -280,10 +290,12 @@ async def soak(server: Serve, usernames: list[str], args, labelers: list[Labeler
             await load.login(client, username)
 
     await asyncio.gather(*(signed_in(c, u) for c, u in zip(clients, usernames, strict=True)))
-    started = time.perf_counter()
+    started = tally.started = time.perf_counter()
     deadline = started + args.duration
     faults = [Fault("worker", 0.15 * args.duration), Fault("web", 0.35 * args.duration),
               Fault("worker", 0.55 * args.duration), Fault("web", 0.75 * args.duration)]
+
+    trackers: list[asyncio.Task] = []
 
     async def inject() -> None:
         workers = iter(zip(labelers, job_queries, strict=True))
@@ -292,7 +304,7 @@ async def soak(server: Serve, usernames: list[str], args, labelers: list[Labeler
             fault.at_s = time.perf_counter() - started
             print(f"{fault.at_s:6.0f} s: killing the {fault.what}", flush=True)
             if fault.what == "worker":
-                await kill_worker(server, fault, *next(workers))
+                trackers.append(await kill_worker(server, fault, *next(workers)))
             else:
                 await kill_web(server, fault)
             print(f"        {fault}", flush=True)
@@ -302,7 +314,9 @@ async def soak(server: Serve, usernames: list[str], args, labelers: list[Labeler
     await asyncio.gather(inject(), admin_polls(server, tally, deadline),
                          *(annotator(c, u, tally, r, think, deadline) for c, u, r in zip(clients, usernames, rngs,
                                                                                         strict=True)))
-    return tally, faults, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    await asyncio.gather(*trackers)  # a killed job resumes once its dead worker's lease expires
+    return tally, faults, wall
 
 
 # --- the checks and the report -------------------------------------------------------------------
@@ -348,6 +362,19 @@ def _ms(values) -> str:
         return "— | — | — | —"
     a = np.array(values)
     return " | ".join(f"{np.percentile(a, p):.0f}" for p in (50, 95, 99)) + f" | {a.max():.0f}"
+
+
+RESTART_WINDOW_S = 15  # after the web server answers again: its processes still warming up
+
+
+def _rows(name: str, timed: list, tally: Tally, faults: list[Fault]) -> list[str]:
+    """All the answered requests, then those sent away from a web server restart (from its kill
+    to RESTART_WINDOW_S after it answered again)."""
+    windows = [(tally.started + f.at_s, tally.started + f.at_s + (f.back_s or 0) + RESTART_WINDOW_S)
+               for f in faults if f.what == "web"]
+    steady = [ms for at, ms in timed if not any(a <= at <= b for a, b in windows)]
+    return [f"| {name} | {len(timed):,} | {_ms([ms for _, ms in timed])} |",
+            f"| {name}, away from web restarts | {len(steady):,} | {_ms(steady)} |"]
 
 
 def report(args, scale, tally: Tally, faults: list[Fault], wall: float, counts: dict, jobs: list[dict],
@@ -413,10 +440,9 @@ def report(args, scale, tally: Tally, faults: list[Fault], wall: float, counts: 
         "",
         "| request | n | p50 | p95 | p99 | max |",
         "|---|---|---|---|---|---|",
-        f"| grade POST (answers the next pair) | {len(tally.ms['submit']):,} | {_ms(tally.ms['submit'])} |",
-        f"| grading page GET | {len(tally.ms['page']):,} | {_ms(tally.ms['page'])} |",
-        f"| a grade, first POST to acknowledgement (retries included) | {len(tally.until_ack_ms):,} |"
-        f" {_ms(tally.until_ack_ms)} |",
+        *_rows("grade POST (answers the next pair)", tally.ms["submit"], tally, faults),
+        *_rows("grading page GET", tally.ms["page"], tally, faults),
+        *_rows("a grade, first POST to acknowledgement (retries included)", tally.until_ack_ms, tally, faults),
         "",
         "## Labeling jobs (killed with their worker)",
         "",
@@ -459,7 +485,9 @@ def main() -> None:
                                                                              "document__external_id")
     run.write_text("".join(f"{q} 0 {d} {zlib.crc32(f'{q} {d}'.encode()) % 4}\n"
                            for q, d in pairs.iterator(chunk_size=10_000)))
-    labelers = [Labeler.objects.create(name=f"soak-judge-{n}", params={"run_file": str(run)}) for n in (1, 2)]
+    labelers = [Labeler.objects.create(name=f"soak-judge-{n}", role=Labeler.Role.RECORDED,
+                                       backend=Labeler.Backend.RECORDED, params={"run_file": str(run)})
+                for n in (1, 2)]
     queries = sorted(set(pairs.values_list("query__external_id", flat=True)))
     job_queries = [queries[:JOB_QUERIES], queries[JOB_QUERIES : 2 * JOB_QUERIES]]
 
