@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from annotate.roles import ADMIN, user_role_set
+from distill.forms import RunLaunchForm
 from distill.models import Run
 from distill.runs import run_launch, run_retry
 from labeling.enqueue import QUEUE_UNREACHABLE
@@ -37,9 +38,8 @@ def _admin(client):
 def test_launch_and_retry_say_the_queue_is_unreachable_instead_of_failing(client, broker_down):
     corpus = _corpus_and_labelers()
     _admin(client)
-    form = {"name": "offline", "corpus": corpus.id, "generator": "gen", "teacher": "teach",
-            "student_base": "minilm-l6", "seed_documents": 1, "queries_per_document": 1, "bm25_negatives": 1,
-            "random_negatives": 0, "epochs": 1, "learning_rate": 3e-5, "batch_size": 8, "max_length": 64}
+    form = {name: field.initial for name, field in RunLaunchForm().fields.items() if field.initial is not None}
+    form |= {"name": "offline", "corpus": corpus.id, "generator": "gen", "teacher": "teach"}
     with broker_down():
         response = client.post(reverse("distill:run_new"), form, follow=True)
     assert response.status_code == 200
