@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "labeling",
     "annotate",
     "distill",
+    "ninja",  # its Swagger UI from local static files, not a CDN
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("annotate.urls")),
     path("", include("distill.urls")),
+    path("", include("api.urls")),
 ]
