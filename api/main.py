@@ -3,7 +3,7 @@
 from ninja import NinjaAPI, Schema
 
 from .auth import TokenAuth, user_of
-from .endpoints import corpora
+from .endpoints import benchmarks, corpora, labelers, runs
 from .errors import ERRORS, errors_install
 
 api = NinjaAPI(
@@ -20,7 +20,8 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 errors_install(api)
-api.add_router("", corpora.router)
+for module in (corpora, benchmarks, labelers, runs):
+    api.add_router("", module.router)
 
 
 class MeOut(Schema):

@@ -47,3 +47,8 @@ def corpus_list(request, paging: Query[Paging]):
     result = page(corpora_visible_to(user=user), paging)
     result["items"] = [_corpus_out(c) for c in result["items"]]
     return result
+
+
+@router.get("/corpora/{name}", response={200: CorpusOut, **ERRORS}, summary="One corpus")
+def corpus_detail(request, name: str):
+    return _corpus_out(corpus_visible(request, name))

@@ -1,0 +1,112 @@
+"""Benchmarks: list, one, members, progress, agreement figures (reads); create, members add (writes).
+
+Who sees which benchmark is annotate.selectors' rule, as on the pages: an annotator their own,
+reviewers and admins every one; a benchmark one may not see is a 404, like one that does not exist.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Query, Router, Schema
+
+from annotate import dashboard
+from annotate.models import Benchmark, Membership
+from annotate.selectors import benchmark_visible_get, benchmarks_visible_to, progress_get
+
+from ..auth import require, user_of
+from ..errors import ERRORS, ApiError
+from ..paging import PageOut, Paging, page
+
+router = Router(tags=["benchmarks"])
+
+
+class BenchmarkOut(Schema):
+    id: int
+    name: str
+    title: str
+    judgments_required: int
+    gold_rate: float
+    regular_count: int
+    gold_count: int
+    calibration_count: int
+    created_at: datetime
+
+
+class BenchmarkPage(PageOut):
+    items: list[BenchmarkOut]
+
+
+class MemberOut(Schema):
+    username: str
+    judged_regular: int
+    judged_gold: int
+    judged_calibration: int
+
+
+class MemberPage(PageOut):
+    items: list[MemberOut]
+
+
+class ProgressOut(Schema):
+    judgments_done: int = 0
+    judgments_total: int = 0
+    percent: int = 0
+    mine: int = 0
+    mine_total: int = 0
+
+
+class AgreementOut(Schema):
+    computed_at: datetime | None
+    stale: bool
+    refreshing: bool  # a refresh was asked of the workers
+    figures: dict[str, Any] | None  # annotate.dashboard's payload: completion, alpha, kappas, ...
+
+
+def benchmark_get(request, name: str) -> Benchmark:
+    try:
+        return benchmark_visible_get(user=user_of(request), name=name)
+    except Benchmark.DoesNotExist:
+        raise ApiError(404, "not_found", f"no benchmark named {name!r}", field="name") from None
+
+
+@router.get("/benchmarks", response={200: BenchmarkPage, **ERRORS}, summary="List the benchmarks you may see")
+def benchmark_list(request, paging: Query[Paging]):
+    return page(benchmarks_visible_to(user=user_of(request)).order_by("name"), paging)
+
+
+@router.get("/benchmarks/{name}", response={200: BenchmarkOut, **ERRORS}, summary="One benchmark")
+def benchmark_detail(request, name: str):
+    return benchmark_get(request, name)
+
+
+@router.get("/benchmarks/{name}/members", response={200: MemberPage, **ERRORS}, summary="Who grades it")
+def benchmark_members(request, name: str, paging: Query[Paging]):
+    require(request, "annotate.view_membership")
+    benchmark = benchmark_get(request, name)
+    members = Membership.objects.filter(benchmark=benchmark).select_related("user").order_by("user__username")
+    result = page(members, paging)
+    result["items"] = [{"username": m.user.get_username(), "judged_regular": m.judged_regular,
+                        "judged_gold": m.judged_gold, "judged_calibration": m.judged_calibration}
+                       for m in result["items"]]
+    return result
+
+
+@router.get("/benchmarks/{name}/progress", response={200: ProgressOut, **ERRORS},
+            summary="Judgments done of those required, and yours")
+def benchmark_progress(request, name: str):
+    progress = progress_get(benchmark=benchmark_get(request, name), annotator=user_of(request))
+    return {"judgments_done": progress.done, "judgments_total": progress.total, "percent": progress.percent,
+            "mine": progress.mine, "mine_total": progress.mine_total}
+
+
+@router.get("/benchmarks/{name}/agreement", response={200: AgreementOut, **ERRORS},
+            summary="Agreement figures (as last computed; a stale set asks the workers for fresh ones)")
+def benchmark_agreement(request, name: str):
+    require(request, "annotate.view_agreement")
+    benchmark = benchmark_get(request, name)
+    stats = dashboard.benchmark_stats_get(benchmark=benchmark)
+    stale = dashboard.benchmark_stats_is_stale(stats=stats)
+    sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark) if stale else None
+    return {"computed_at": stats.computed_at if stats else None, "stale": stale,
+            "refreshing": sending is not None and not sending.failed,
+            "figures": stats.payload if stats else None}
