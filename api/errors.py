@@ -27,9 +27,11 @@ class ErrorOut(Schema):
 class ApiError(Exception):
     """Raised by handlers for a refused request: answered with its status and the one shape."""
 
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, line: int | None = None):
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, line: int | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.field, self.line = status, code, message, field, line
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -68,7 +70,10 @@ def _field(loc: list | tuple) -> str | None:
 
 def errors_install(api: NinjaAPI) -> None:
     def api_error(request: HttpRequest, exc: Any) -> HttpResponse:
-        return _answer(api, request, exc.status, exc.code, exc.message, exc.field, exc.line)
+        response = _answer(api, request, exc.status, exc.code, exc.message, exc.field, exc.line)
+        for name, value in exc.headers.items():
+            response[name] = value
+        return response
 
     def validation(request: HttpRequest, exc: Any) -> HttpResponse:
         # Any: ninja's handler type takes the exception or its class.

@@ -3,7 +3,7 @@
 from ninja import NinjaAPI, Schema
 
 from .auth import TokenAuth, user_of
-from .endpoints import benchmarks, corpora, labelers, runs
+from .endpoints import benchmarks, corpora, exports, imports, labelers, labeling_writes, run_writes, runs
 from .errors import ERRORS, errors_install
 
 api = NinjaAPI(
@@ -20,7 +20,9 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 errors_install(api)
-for module in (corpora, benchmarks, labelers, runs):
+# imports, labeling_writes and run_writes add their operations to these routers: one path, one router.
+assert imports and labeling_writes and run_writes
+for module in (corpora, benchmarks, labelers, runs, exports):
     api.add_router("", module.router)
 
 

@@ -180,6 +180,13 @@ WHITENOISE_USE_FINDERS = True
 # Offline models: converted weights and fine-tuned students live here, never in git.
 MODEL_DIR = Path(os.environ.get("ASSESSOR_MODEL_DIR", VAR_DIR / "models"))
 ARTIFACT_DIR = Path(os.environ.get("ASSESSOR_ARTIFACT_DIR", VAR_DIR / "artifacts"))
+# The API's imports: a server path must lie inside IMPORT_ROOT; uploads wait in UPLOAD_DIR.
+IMPORT_ROOT = Path(os.environ.get("ASSESSOR_IMPORT_ROOT", VAR_DIR / "imports"))
+UPLOAD_DIR = Path(os.environ.get("ASSESSOR_UPLOAD_DIR", VAR_DIR / "uploads"))
+# Per API token: judge calls a minute, imports an hour (api.ratelimit).
+API_JUDGE_PER_MINUTE = env_int("API_JUDGE_PER_MINUTE", 60)
+API_IMPORTS_PER_HOUR = env_int("API_IMPORTS_PER_HOUR", 60)
+API_UPLOAD_MAX_BYTES = env_int("API_UPLOAD_MAX_BYTES", 1 << 30)
 
 # Celery. The default broker is a folder (kombu's filesystem transport): no server needed.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

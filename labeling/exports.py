@@ -69,21 +69,53 @@ def qrels_export(*, rows: Iterable[QrelRow], out: Path | str | TextIO, fmt: str 
 
 def _write(rows: Iterable[QrelRow], out: TextIO, fmt: str) -> int:
     count = 0
+    for text, is_row in _texts(rows, fmt):
+        out.write(text)
+        count += is_row
+    return count
+
+
+def qrels_stream(*, rows: Iterable[QrelRow], fmt: str = "trec") -> Iterator[str]:
+    """The export as text pieces, as the rows arrive (a streamed HTTP response)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    for text, _ in _texts(rows, fmt):
+        yield text
+
+
+class _Line:
+    """A file-like sink for csv.writer that hands back what one call wrote."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def take(self) -> str:
+        text, self.text = self.text, ""
+        return text
+
+
+def _texts(rows: Iterable[QrelRow], fmt: str) -> Iterator[tuple[str, bool]]:
+    """(text, whether it is a row rather than a header) per piece of the export."""
     writer = None
+    line = _Line()
     for row in rows:
         if fmt == "trec":
-            out.write(_trec_line(row))
+            yield _trec_line(row), True
         elif fmt == "jsonl":
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            yield json.dumps(row, ensure_ascii=False) + "\n", True
         else:
             if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n")
+                writer = csv.DictWriter(line, fieldnames=list(row), lineterminator="\n")
                 writer.writeheader()
+                yield line.take(), False
             writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
-        count += 1
+            yield line.take(), True
     if fmt == "csv" and writer is None:  # no rows: still a header
-        csv.writer(out, lineterminator="\n").writerow(["qid", "docid", "grade"])
-    return count
+        csv.writer(line, lineterminator="\n").writerow(["qid", "docid", "grade"])
+        yield line.take(), False
 
 
 def _trec_line(row: QrelRow) -> str:

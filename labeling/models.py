@@ -289,3 +289,40 @@ def labeling_cost(prices: dict, *, tokens_in: int, tokens_out: int, seconds: flo
         + tokens_out / 1e6 * prices.get("price_per_million_output_tokens", 0.0)
         + seconds / 3600 * prices.get("price_per_gpu_hour", 0.0)
     )
+
+
+class ImportJob(models.Model):
+    """An import (documents, queries or qrels) run on a worker (labeling.import_jobs): its file,
+    its outcome, and the summary or the located error. Holds a lease like a LabelingJob."""
+
+    class Kind(models.TextChoices):
+        DOCUMENTS = "documents", "Documents"
+        QUERIES = "queries", "Queries"
+        QRELS = "qrels", "Qrels"
+
+    Status = JobStatus
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    corpus_name = models.CharField(max_length=100)
+    path = models.CharField(max_length=1000,
+                            help_text="The file or folder read (an upload's copy, or inside the import root).")
+    uploaded = models.BooleanField(default=False, help_text="The file is an upload's copy, removed once imported.")
+    annotator = models.CharField(max_length=150, blank=True, help_text="Qrels: whose judgments.")
+    labeler = models.CharField(max_length=100, blank=True, help_text="Qrels: which recorded run's labels.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    summary = models.JSONField(default=dict, blank=True)
+    # A refused file: {"message", "file", "line", "field"} (labeling.importers.ImportFileError).
+    error = models.JSONField(default=dict, blank=True)
+    owner = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} into {self.corpus_name}"

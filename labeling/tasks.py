@@ -1,7 +1,8 @@
 from celery import shared_task
 
+from .import_jobs import IMPORT_JOB_TASK, import_job_run
 from .labeling_jobs import LABEL_JOB_TASK, labeling_job_run
-from .models import LabelingJob
+from .models import ImportJob, LabelingJob
 from .workers import job_lease
 
 
@@ -9,3 +10,9 @@ from .workers import job_lease
 def label_job(self, job_id: int) -> None:
     with job_lease(LabelingJob, job_id, hostname=self.request.hostname) as owner:
         labeling_job_run(job_id=job_id, owner=owner)
+
+
+@shared_task(name=IMPORT_JOB_TASK, bind=True)
+def import_job(self, job_id: int) -> None:
+    with job_lease(ImportJob, job_id, hostname=self.request.hostname) as owner:
+        import_job_run(job_id=job_id, owner=owner)

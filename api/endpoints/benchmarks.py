@@ -7,11 +7,14 @@ reviewers and admins every one; a benchmark one may not see is a 404, like one t
 from datetime import datetime
 from typing import Any
 
-from ninja import Query, Router, Schema
+from django.contrib.auth import get_user_model
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
 
 from annotate import dashboard
 from annotate.models import Benchmark, Membership
 from annotate.selectors import benchmark_visible_get, benchmarks_visible_to, progress_get
+from annotate.services import benchmark_create, membership_add
 
 from ..auth import require, user_of
 from ..errors import ERRORS, ApiError
@@ -110,3 +113,37 @@ def benchmark_agreement(request, name: str):
     return {"computed_at": stats.computed_at if stats else None, "stale": stale,
             "refreshing": sending is not None and not sending.failed,
             "figures": stats.payload if stats else None}
+
+
+class BenchmarkIn(Schema):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")
+    title: str = Field("", max_length=200)
+    guidelines: str = Field("", max_length=100_000)
+    judgments_required: int = Field(3, ge=1, le=100)
+    gold_rate: float = Field(0.1, ge=0, le=1)
+
+
+class MembersIn(Schema):
+    usernames: list[str] = Field(min_length=1, max_length=1000)
+
+
+class MembersAddedOut(Schema):
+    added: int
+
+
+@router.post("/benchmarks", response={201: BenchmarkOut, **ERRORS},
+             summary="Create a benchmark (or update the settings of the one with this name)")
+def benchmark_create_view(request, payload: BenchmarkIn):
+    require(request, "annotate.add_benchmark")
+    return Status(201, benchmark_create(**payload.dict()))
+
+
+@router.post("/benchmarks/{name}/members", response={200: MembersAddedOut, **ERRORS},
+             summary="Let these people grade the benchmark")
+def benchmark_members_add(request, name: str, payload: MembersIn):
+    require(request, "annotate.add_membership")
+    benchmark = benchmark_get(request, name)
+    users = list(get_user_model().objects.filter(username__in=payload.usernames))
+    if missing := sorted(set(payload.usernames) - {u.get_username() for u in users}):
+        raise ApiError(400, "invalid", f"no such user: {', '.join(missing[:5])}", field="usernames")
+    return {"added": membership_add(benchmark=benchmark, users=users)}

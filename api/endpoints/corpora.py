@@ -24,7 +24,7 @@ class CorpusPage(PageOut):
     items: list[CorpusOut]
 
 
-def _corpus_out(corpus: Corpus) -> dict:
+def corpus_out(corpus: Corpus) -> dict:
     return {"id": corpus.id, "name": corpus.name, "description": corpus.description,
             "documents": corpus.documents.count(), "queries": corpus.queries.count()}
 
@@ -45,10 +45,10 @@ def corpus_list(request, paging: Query[Paging]):
     if not user_sees_corpora(user=user):
         raise ApiError(403, "forbidden", "your role does not allow reading corpora")
     result = page(corpora_visible_to(user=user), paging)
-    result["items"] = [_corpus_out(c) for c in result["items"]]
+    result["items"] = [corpus_out(c) for c in result["items"]]
     return result
 
 
 @router.get("/corpora/{name}", response={200: CorpusOut, **ERRORS}, summary="One corpus")
 def corpus_detail(request, name: str):
-    return _corpus_out(corpus_visible(request, name))
+    return corpus_out(corpus_visible(request, name))

@@ -11,7 +11,7 @@ from ..auth import require
 from ..errors import ERRORS, ApiError
 from ..paging import PageOut, Paging, page
 
-router = Router(tags=["labelers"])
+router = Router()
 
 
 class LabelerOut(Schema):
@@ -74,13 +74,13 @@ def job_get(job_id: int) -> LabelingJob:
     return job
 
 
-@router.get("/labelers", response={200: LabelerPage, **ERRORS}, summary="List labelers")
+@router.get("/labelers", response={200: LabelerPage, **ERRORS}, summary="List labelers", tags=["labelers"])
 def labeler_list(request, paging: Query[Paging]):
     require(request, "labeling.view_labeler")
     return page(Labeler.objects.order_by("name"), paging)
 
 
-@router.get("/labelers/{name}", response={200: LabelerOut, **ERRORS}, summary="One labeler")
+@router.get("/labelers/{name}", response={200: LabelerOut, **ERRORS}, summary="One labeler", tags=["labelers"])
 def labeler_detail(request, name: str):
     require(request, "labeling.view_labeler")
     return labeler_get(name)
@@ -95,7 +95,7 @@ def job_list(request, paging: Query[Paging]):
     return result
 
 
-@router.get("/labeling-jobs/{job_id}", response={200: JobOut, **ERRORS}, summary="A labeling job's status",
+@router.get("/labeling-jobs/{int:job_id}", response={200: JobOut, **ERRORS}, summary="A labeling job's status",
             tags=["labeling jobs"])
 def job_detail(request, job_id: int):
     require(request, "labeling.view_labelingjob")

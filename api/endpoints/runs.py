@@ -73,13 +73,13 @@ def run_list(request, paging: Query[Paging]):
     return result
 
 
-@router.get("/runs/{run_id}", response={200: RunOut, **ERRORS}, summary="A run's status, stage by stage")
+@router.get("/runs/{int:run_id}", response={200: RunOut, **ERRORS}, summary="A run's status, stage by stage")
 def run_detail(request, run_id: int):
     require(request, "distill.view_run")
     return run_out(run_get(run_id))
 
 
-@router.get("/runs/{run_id}/frontier", response={200: FrontierOut, **ERRORS},
+@router.get("/runs/{int:run_id}/frontier", response={200: FrontierOut, **ERRORS},
             summary="The frontier and the promotion gate's verdict (empty until the evaluate stage ran)")
 def run_frontier(request, run_id: int):
     require(request, "distill.view_run")

@@ -1,0 +1,115 @@
+"""Imports as jobs on a worker: a file uploaded (kept under the upload folder until imported) or
+a server path inside the import root, imported by the same importers as the commands.
+
+An import is one transaction and idempotent, so a redelivered or resumed job simply imports
+again; the job row records the summary, or the located error of a refused file.
+"""
+
+import contextlib
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from .enqueue import job_enqueue, job_requeue
+from .importers import ImportFileError, documents_import, qrels_import, queries_import
+from .importers.batches import valid_slug
+from .models import ImportJob
+from .workers import job_claim, jobs_stranded, resumer
+
+IMPORT_JOB_TASK = "labeling.import_job"
+MAX_UPLOAD_NAME = 100
+
+
+def import_root() -> Path:
+    return Path(settings.IMPORT_ROOT).resolve()
+
+
+def import_path_resolve(*, path: str) -> Path:
+    """A server path (relative to the import root, or absolute) that must lie inside the import
+    root once links are resolved; ValueError otherwise, or if nothing is there."""
+    root = import_root()
+    if not path or "\x00" in path or len(path) > 1000:
+        raise ValueError("a path of 1 to 1000 characters is required")
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root):
+        raise ValueError(f"the path must be inside the import root ({root})")
+    if not resolved.exists():
+        raise ValueError(f"nothing at {path!r} in the import root")
+    return resolved
+
+
+def import_upload_save(*, name: str, chunks: Iterable[bytes]) -> Path:
+    """Keep an uploaded file for its import job, under a fresh folder of the upload folder; the
+    name's suffix is kept (it tells the importer the format), the rest made safe."""
+    base = Path(name).name or "upload"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[-MAX_UPLOAD_NAME:].lstrip(".") or "upload"
+    folder = Path(settings.UPLOAD_DIR) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    target = folder / safe
+    with open(target, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    return target
+
+
+def import_job_create(*, kind: str, corpus_name: str, path: Path | str, uploaded: bool = False,
+                      annotator: str = "", labeler: str = "", user=None) -> ImportJob:
+    if kind not in ImportJob.Kind.values:
+        raise ValueError(f"unknown import kind {kind!r} (one of {', '.join(ImportJob.Kind.values)})")
+    valid_slug("corpus", corpus_name)
+    if kind == ImportJob.Kind.QRELS and bool(annotator) == bool(labeler):
+        raise ValueError("qrels need an annotator or a labeler (one of them)")
+    job = ImportJob.objects.create(kind=kind, corpus_name=corpus_name, path=str(path), uploaded=uploaded,
+                                   annotator=annotator, labeler=labeler, created_by=user)
+    job_enqueue(model=ImportJob, pk=job.id, task=IMPORT_JOB_TASK, args=(job.id,), queue="default")
+    return job
+
+
+def import_job_run(*, job_id: int, owner: str = "") -> ImportJob:
+    job = ImportJob.objects.get(id=job_id)
+    if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        return job
+    if owner and not job_claim(ImportJob, job.id, me=owner):
+        return job
+    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.RUNNING, started_at=timezone.now())
+    try:
+        if job.kind == ImportJob.Kind.DOCUMENTS:
+            summary = documents_import(path=job.path, corpus_name=job.corpus_name)
+        elif job.kind == ImportJob.Kind.QUERIES:
+            summary = queries_import(path=job.path, corpus_name=job.corpus_name)
+        else:
+            summary = qrels_import(path=job.path, corpus_name=job.corpus_name, annotator=job.annotator or None,
+                                   labeler=job.labeler or None)
+    except ImportFileError as exc:
+        _finish(job, ImportJob.Status.FAILED, error={"message": exc.detail, "file": Path(exc.path).name,
+                                                     "line": exc.line, "field": exc.field})
+    except ValueError as exc:
+        _finish(job, ImportJob.Status.FAILED, error={"message": str(exc), "file": None, "line": None, "field": None})
+    else:
+        _finish(job, ImportJob.Status.SUCCEEDED, summary={
+            "what": summary.what, "read": summary.read, "new": summary.new, "new_pairs": summary.new_pairs,
+            "warnings": summary.warning_lines()})
+    return ImportJob.objects.get(id=job.id)
+
+
+def _finish(job: ImportJob, status: str, *, summary: dict | None = None, error: dict | None = None) -> None:
+    ImportJob.objects.filter(id=job.id).update(status=status, summary=summary or {}, error=error or {},
+                                               finished_at=timezone.now())
+    if job.uploaded:  # the upload's copy has served; a crash before here keeps it for the resume
+        path = Path(job.path)
+        path.unlink(missing_ok=True)
+        if path.parent.parent == Path(settings.UPLOAD_DIR):
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+
+
+@resumer
+def import_jobs_resume() -> None:
+    """Send again the imports no worker holds (never sent, or their worker died)."""
+    active = ImportJob.objects.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+    for job in jobs_stranded(active):
+        if job_requeue(model=ImportJob, job=job, task=IMPORT_JOB_TASK, args=(job.id,), queue="default") is False:
+            return
