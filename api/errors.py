@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 
@@ -96,6 +97,9 @@ def errors_install(api: NinjaAPI) -> None:
             return _answer(api, request, 429, "rate_limited", str(exc))
         return _answer(api, request, exc.status_code, "error", str(exc))
 
+    def malformed(request: HttpRequest, exc: Any) -> HttpResponse:
+        return _answer(api, request, 400, "invalid", f"the request body could not be read: {exc}")
+
     def http404(request: HttpRequest, exc: Any) -> HttpResponse:
         return _answer(api, request, 404, "not_found", "not found")
 
@@ -108,4 +112,5 @@ def errors_install(api: NinjaAPI) -> None:
     api.add_exception_handler(ImportFileError, import_error)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, http404)
+    api.add_exception_handler(MultiPartParserError, malformed)
     api.add_exception_handler(Exception, unexpected)

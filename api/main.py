@@ -6,7 +6,22 @@ from .auth import TokenAuth, user_of
 from .endpoints import benchmarks, corpora, exports, imports, labelers, labeling_writes, run_writes, runs
 from .errors import ERRORS, errors_install
 
-api = NinjaAPI(
+
+class AssessorAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        """Every operation also declares the web server's own refusal of an oversized request
+        line or header (gunicorn answers 414 or 400 in HTML before Django sees the request)."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for methods in schema["paths"].values():
+            for operation in methods.values():
+                operation["responses"].setdefault(414, FRONT_REFUSAL)
+        return schema
+
+
+FRONT_REFUSAL = {"description": "Request line over the web server's limit (4 KiB in gunicorn), refused before "
+                                "the application", "content": {"text/html": {"schema": {"type": "string"}}}}
+
+api = AssessorAPI(
     title="Assessor API",
     version="1",
     description=(

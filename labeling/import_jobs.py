@@ -33,11 +33,14 @@ def import_path_resolve(*, path: str) -> Path:
     root = import_root()
     if not path or "\x00" in path or len(path) > 1000:
         raise ValueError("a path of 1 to 1000 characters is required")
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root):
-        raise ValueError(f"the path must be inside the import root ({root})")
-    if not resolved.exists():
-        raise ValueError(f"nothing at {path!r} in the import root")
+    try:
+        resolved = (root / path).resolve()
+        if not resolved.is_relative_to(root):
+            raise ValueError(f"the path must be inside the import root ({root})")
+        if not resolved.exists():
+            raise ValueError(f"nothing at {path!r} in the import root")
+    except OSError as exc:  # a name too long, a loop of links
+        raise ValueError(f"not a usable path: {exc.strerror}") from None
     return resolved
 
 

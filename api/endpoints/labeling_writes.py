@@ -149,7 +149,7 @@ def job_cancel_view(request, job_id: int):
     return job_out(job_get(job_id))
 
 
-@router.post("/judge", response={200: JudgeOut, 502: ErrorOut, **LIMITED}, tags=["judge"],
+@router.post("/judge", response={200: JudgeOut, 409: ErrorOut, **LIMITED}, tags=["judge"],
              summary=f"Grade up to {MAX_JUDGE_PAIRS} (query, document) pairs now: grades and distributions")
 def judge(request, payload: JudgeIn):
     require(request, "labeling.add_labelingjob")
@@ -162,7 +162,9 @@ def judge(request, payload: JudgeIn):
     except JudgeUnavailable as exc:
         raise bad_request(str(exc), field="labeler") from None
     except JudgeFailed as exc:
-        raise ApiError(502, "labeler_failed", str(exc), field="labeler") from None
+        # 409: the labeler, as configured, cannot grade (a model that does not load, an endpoint
+        # down); the request itself was fine. Not a 5xx: this server did not fail.
+        raise ApiError(409, "labeler_failed", str(exc), field="labeler") from None
     return {"labeler": labeler.name, "seconds": judged.seconds,
             "judgments": [{"grade": label.grade, "distribution": label.distribution,
                            "expected_grade": label.expected_grade} for label in judged.labels]}

@@ -103,3 +103,24 @@ def test_the_schema_and_docs_are_served_without_a_token(client):
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200 and b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_what_schemathesis_found_is_refused_not_a_500(api_as, settings, tmp_path):
+    settings.IMPORT_ROOT = tmp_path
+    api = api_as(ADMIN)
+    assert_error(api.get("/api/v1/corpora", ids=[9999999999999999999]), 422)  # past a bigint
+    assert_error(api.get("/api/v1/corpora", ids=[-3]), 422)
+    no_boundary = api.client.post("/api/v1/corpora/c/imports/documents", b"x", content_type="multipart/form-data",
+                                  headers=api.headers)
+    assert_error(no_boundary, 400)
+    long_name = api.post("/api/v1/corpora/c/imports/documents/from-path", {"path": "0" * 1000})
+    assert assert_error(long_name, 400)["field"] == "path"
+    # A path no endpoint has, posted without a CSRF token (as every token client does): a JSON 404.
+    assert_error(api.client.post("/api/v1/runs/null/cancel", headers=api.headers, enforce_csrf_checks=True), 404)
+
+
+@pytest.mark.django_db
+def test_every_operation_declares_the_front_servers_414(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert all("414" in op["responses"] for methods in schema["paths"].values() for op in methods.values())

@@ -164,7 +164,7 @@ def test_judge_grades_a_batch_now_and_is_rate_limited(api_as, corpus, settings):
     judged = api.post("/api/v1/judge", body).json()
     assert judged["judgments"] == [{"grade": 3, "distribution": [0.0, 0.0, 0.0, 1.0], "expected_grade": 3.0}]
     unknown = {**body, "pairs": [{"query": "q", "document": "x", "qid": "q9", "docid": "d9"}]}
-    assert_error(api.post("/api/v1/judge", unknown), 502, "labeler_failed")
+    assert_error(api.post("/api/v1/judge", unknown), 409, "labeler_failed")
     assert_error(api.post("/api/v1/judge", body), 429, "rate_limited")
     too_many = {**body, "pairs": body["pairs"] * 33}
     assert assert_error(api_as(ADMIN, "a2").post("/api/v1/judge", too_many), 422)["field"] == "pairs"
