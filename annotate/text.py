@@ -13,14 +13,9 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
+from labeling.stopwords import STOPWORDS
+
 SAFE_SCHEMES = {"", "http", "https", "mailto"}
-STOPWORDS = frozenset(
-    [
-        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "how", "i", "in", "is", "it", "of",
-        "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "which", "who", "why", "will",
-        "with", "my", "our", "me", "we", "you", "your", "do", "does", "did", "can",
-    ]
-)
 DOCUMENT_TEXT_LIMIT = 200_000  # characters shown; longer documents are cut with a note
 TITLE_LIMIT = 1_000  # characters of a title shown
 QUERY_TEXT_LIMIT = 500  # characters of a query shown (and highlighted); longer ones are cut with a note

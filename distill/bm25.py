@@ -9,15 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from labeling.stopwords import STOPWORDS
+
 TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
-# A short English list: enough to keep "the", "of" from dominating scores on short queries.
-STOPWORDS = frozenset(
-    [
-        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "how", "i", "in", "is",
-        "it", "its", "of", "on", "or", "our", "that", "the", "their", "there", "this", "to", "was", "we", "were",
-        "what", "when", "where", "which", "who", "why", "will", "with", "you", "your", "do", "does", "did", "can",
-    ]
-)
 K1, B = 1.5, 0.75
 
 
