@@ -2,7 +2,6 @@
 ready to grade, and logins. Loading it again changes nothing."""
 
 import json
-import random
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +11,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotate.models import Benchmark, BenchmarkItem
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, user_role_set
-from annotate.services import benchmark_counts_refresh, membership_add
+from annotate.services import benchmark_create, benchmark_items_add, membership_add, pairs_by_query
 from labeling.importers import documents_import, qrels_import, queries_import
 from labeling.models import Labeler, Pair
 
@@ -89,25 +87,13 @@ def demo_load(*, demo_dir: Path = DEMO_DIR) -> DemoSummary:
     queries = queries_import(path=demo_dir / "queries.tsv", corpus_name=CORPUS)
     pairs = qrels_import(path=demo_dir / "qrels.txt", corpus_name=CORPUS, return_grades=True)
 
-    benchmark, _ = Benchmark.objects.update_or_create(
-        name=BENCHMARK,
-        defaults={"title": "Brightwater intranet search (demo)", "guidelines": GUIDELINES, "judgments_required": 3},
-    )
+    benchmark = benchmark_create(name=BENCHMARK, title="Brightwater intranet search (demo)", guidelines=GUIDELINES,
+                                 judgments_required=3)
     assert pairs.grades is not None  # asked for with return_grades
     gold = _gold_pairs(pairs.grades)
-    # Query by query (one context at a time is faster to grade), documents shuffled within a
-    # query so the file's best-first order does not leak into the grading order.
-    order = {p.id: (p.query_id, random.Random(p.id).random())
-             for p in Pair.objects.filter(id__in=[i for i, _ in pairs.grades])}
-    ranked = sorted(order, key=order.__getitem__)
-    BenchmarkItem.objects.bulk_create(
-        [BenchmarkItem(benchmark=benchmark, pair_id=pair_id, position=i, gold_grade=gold.get(pair_id))
-         for i, pair_id in enumerate(ranked)],
-        update_conflicts=True,
-        unique_fields=["benchmark", "pair"],
-        update_fields=["position", "gold_grade"],
-    )
-    benchmark_counts_refresh(benchmark=benchmark, judgment_counts=True)
+    pair_ids = list(dict.fromkeys(pair_id for pair_id, _ in pairs.grades))
+    # Query by query, shuffled within each (the benchmark service's order for every benchmark).
+    benchmark_items_add(benchmark=benchmark, pair_ids=pairs_by_query(pair_ids=pair_ids), gold=gold)
     for spec in LABELERS:
         Labeler.objects.get_or_create(
             name=spec["name"],
@@ -128,5 +114,5 @@ def demo_load(*, demo_dir: Path = DEMO_DIR) -> DemoSummary:
         if role == ANNOTATOR:
             membership_add(benchmark=benchmark, users=[user])
     return DemoSummary(
-        documents=documents.read, queries=queries.read, pairs=len(ranked), gold=len(gold), logins=logins
+        documents=documents.read, queries=queries.read, pairs=len(pair_ids), gold=len(gold), logins=logins
     )
