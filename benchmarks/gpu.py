@@ -11,8 +11,8 @@ runs it. The student is throughput.py's (MiniLM-L6 with a head fitted on other q
 grades); each GPU runtime's grades are compared with fp32's on the CPU (Krippendorff's alpha).
 --random-teacher gives the teacher's architecture random weights, for a machine the weights
 cannot reach (its speed, not its grades: a grading pass is one forward pass whatever the weights).
-Training: the distill stage's student_train (hybrid head) on recorded Llama-3 grades, one epoch,
-pairs per second over the steps after the first.
+Training: the train stage's student_model_train (hybrid head) on recorded Llama-3 grades, one
+epoch, pairs per second over the steps after the first.
 """
 
 import argparse
@@ -42,7 +42,7 @@ django.setup()
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from distill.training import TrainExample, student_train  # noqa: E402
+from distill.training import TrainExample, student_model_train  # noqa: E402
 from labeling.labelers.base import PairInput  # noqa: E402
 from labeling.labelers.cross_encoder import CrossEncoderBackend  # noqa: E402
 from labeling.labelers.local_lm import LocalLMBackend  # noqa: E402
@@ -74,7 +74,7 @@ def training_rate(examples: list[TrainExample], base: Path, device: str, max_sec
         stamps.append(time.perf_counter())
         totals.append(total)
 
-    result = student_train(
+    result = student_model_train(
         examples=examples, base_model=str(base), out_dir=WORK / f"trained-{device}",
         params={"epochs": 1, "device": device, "max_seconds": max_seconds, "calibration_pairs": 64},
         on_progress=progress,

@@ -32,8 +32,8 @@ from labeling.models import Judgment, Labeler, ModelLabel
 from labeling.selectors import pair_inputs
 
 from .frontier import Evaluated, FrontierConfig, frontier_mean, frontier_measure, frontier_promote
-from .stages import student_register
-from .training import TrainExample, examples_split, student_train
+from .services.stages import student_register
+from .training import TrainExample, examples_split, student_model_train
 
 FILES = {"documents": "passages.jsonl", "queries": "queries.tsv", "qrels": "qrels-nist.txt"}
 TRAINING_PAIRS_FILE = "training_pairs.tsv"  # in the student's folder: what it was trained on
@@ -169,7 +169,7 @@ def dl19_split_run(*, config: Dl19Config, split: Split, teacher: Labeler, grades
     train, validation = examples_split(examples, fraction=params["validation_fraction"], seed=config.seed)
     out_dir = Path(settings.MODEL_DIR) / "students" / "dl19" / teacher.name / split.name
     log(f"{split.name}: training on {len(train)} pairs, validating on {len(validation)} (teacher grades)")
-    result = student_train(examples=train, validation=validation, base_model=config.base_model, out_dir=out_dir,
+    result = student_model_train(examples=train, validation=validation, base_model=config.base_model, out_dir=out_dir,
                            params=params)
     _training_pairs_write(out_dir / TRAINING_PAIRS_FILE, train=train, validation=validation)
     log(f"{split.name}: trained in {result.seconds:.0f} s ({result.steps} steps, best {result.best_step})")

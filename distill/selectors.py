@@ -1,14 +1,20 @@
-"""Reads for the run pages."""
+"""Reads of distillation runs: the run pages' rows, and a next round's training targets and
+before/after report (distill.services.next_round says what a next round is)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
 
-from .config import STAGES
+from labeling.metrics import agreement_report
+from labeling.models import ModelLabel, Pair
+
+from .config import STAGES, student_name
 from .models import Run
 
 ACTIVE = (Run.Status.QUEUED, Run.Status.RUNNING)
+Target = Sequence[float] | int  # a distribution over the grades, or one grade (one-hot)
 
 
 @dataclass
@@ -66,3 +72,60 @@ def run_rounds_rows(run: Run) -> list[dict]:
         if rounds.get(scope)
         for side in ("before", "after")
     ]
+
+
+@dataclass(frozen=True)
+class Targets:
+    run_pairs: list[tuple[int, int, Target]]  # (pair, query, target): split into training and validation by query
+    reviewed: list[tuple[int, int, int]]  # decided pairs from outside the run: always trained on
+    from_reviewers: int  # targets that are a reviewer's grade
+    ambiguous_dropped: int
+
+
+def _decided_at_launch(run: Run) -> tuple[dict[int, int], set[int]]:
+    """The decisions a next round copied at launch: pair -> reviewed grade, and the ambiguous pairs."""
+    decided = run.config.get("adjudicated") or {}
+    return dict(decided.get("grades", [])), set(decided.get("ambiguous", []))
+
+
+def training_targets(*, run: Run, teacher_labels: Sequence[tuple[int, int, Target]]) -> Targets:
+    """The student's targets from the teacher's (pair, query, distribution) labels, with the
+    reviewers' decisions of a next round in place (see the module's docstring)."""
+    grades, ambiguous = _decided_at_launch(run)
+    labeled = {pair_id for pair_id, _, _ in teacher_labels}
+    outside = Pair.objects.filter(id__in=sorted(grades.keys() - labeled)).order_by("id").values_list("id", "query_id")
+    reviewed = [(p, q, grades[p]) for p, q in outside]
+    return Targets(
+        run_pairs=[(p, q, grades.get(p, target)) for p, q, target in teacher_labels if p not in ambiguous],
+        reviewed=reviewed,
+        from_reviewers=len(reviewed) + len(grades.keys() & labeled),
+        ambiguous_dropped=len(ambiguous & labeled),
+    )
+
+
+def agreement_before_after(*, run: Run, consensus: dict[int, int], after: dict[int, tuple[int, float]],
+                           query_of: dict[int, str]) -> dict | None:
+    """For a next round: the previous round's student and this one against the benchmark's
+    consensus (today's, decisions included), on the pairs both graded; and again on the pairs
+    no reviewer had decided at launch, which the new student did not train on. None otherwise."""
+    previous = run.config.get("next_round", {}).get("previous_run")
+    if previous is None:
+        return None
+    before = {p: (g, e) for p, g, e in ModelLabel.objects.filter(labeler__name=student_name(previous),
+                                                                 pair__benchmarks=run.benchmark)
+              .values_list("pair_id", "grade", "expected_grade")}
+    grades, ambiguous = _decided_at_launch(run)
+    seen_by_reviewers = grades.keys() | ambiguous
+    common = sorted(consensus.keys() & before.keys() & after.keys())
+
+    def compare(pairs: list[int]) -> dict | None:
+        if not pairs:
+            return None
+        return {"pairs": len(pairs)} | {
+            name: agreement_report(query_ids=[query_of[p] for p in pairs], reference=[consensus[p] for p in pairs],
+                                   predicted=[labels[p][0] for p in pairs], expected=[labels[p][1] for p in pairs])
+            for name, labels in (("before", before), ("after", after))
+        }
+
+    return {"previous_run": previous, "all": compare(common),
+            "undecided": compare([p for p in common if p not in seen_by_reviewers])}

@@ -3,8 +3,8 @@ from celery import shared_task
 from labeling.workers import job_lease
 
 from .models import Run
-from .runs import RUN_STAGE_TASK, run_stage_execute
-from .stages import SERVICES
+from .services.runs import RUN_STAGE_TASK, run_stage_execute
+from .services.stages import SERVICES
 
 
 @shared_task(name=RUN_STAGE_TASK, bind=True)

@@ -140,7 +140,7 @@ def examples_split(examples: Sequence[TrainExample], *, fraction: float, seed: i
     return train, validation
 
 
-def student_train(
+def student_model_train(
     *,
     examples: Sequence[TrainExample],
     validation: Sequence[TrainExample] = (),

@@ -8,9 +8,9 @@ from labeling.workers import job_unsent
 
 from .forms import RunLaunchForm
 from .models import Run
-from .next_round import run_next_round
-from .runs import run_cancel, run_launch, run_retry
 from .selectors import run_is_active, run_rounds_rows, run_stage_rows
+from .services.next_round import run_next_round
+from .services.runs import run_cancel, run_launch, run_retry
 
 
 def _warn_if_unsent(request, run: Run) -> None:

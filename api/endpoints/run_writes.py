@@ -4,7 +4,7 @@ from ninja import Schema, Status
 from pydantic import Field
 
 from distill.config import DEFAULTS, config_from_choices
-from distill.runs import run_cancel, run_launch
+from distill.services.runs import run_cancel, run_launch
 from labeling.models import Labeler
 
 from ..auth import require, user_of

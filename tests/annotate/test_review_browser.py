@@ -10,7 +10,8 @@ from annotate.models import Adjudication, Benchmark, ReviewDecision
 from annotate.selectors import benchmark_consensus_grades
 from distill.config import config_merge, student_name
 from distill.models import Run
-from distill.next_round import run_next_round, training_targets
+from distill.selectors import training_targets
+from distill.services.next_round import run_next_round
 from labeling.models import Judgment, Labeler, ModelLabel
 
 from .test_browser import ARTIFACTS, browser, pair_id, wait_for_new_pair  # noqa: F401 (browser: a fixture)

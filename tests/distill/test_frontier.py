@@ -17,7 +17,7 @@ from annotate.services import benchmark_items_add
 from distill.config import config_merge, student_name
 from distill.frontier import FrontierConfig, frontier_recommended, gate_verdict
 from distill.models import Run
-from distill.stages import run_evaluate
+from distill.services.stages import student_evaluate
 from labeling.models import Labeler, ModelLabel
 from labeling.promotion import promotion_refusal
 from tests.factories import (
@@ -74,7 +74,7 @@ def evaluated_run(*, margin=0.05, **evaluate):
 @pytest.mark.django_db
 def test_the_evaluate_stage_measures_the_frontier_and_records_the_gate():
     setup = evaluated_run()
-    run_evaluate(setup.run)
+    student_evaluate(setup.run)
     evaluation = Run.objects.get(id=setup.run.id).metrics["evaluate"]
     frontier = evaluation["frontier"]
     assert [round(e["teacher_share"], 2) for e in frontier] == [0.0, 0.05, 0.1, 0.2]  # 1, 2, 4 anchors of 20
@@ -103,7 +103,7 @@ def test_the_evaluate_stage_measures_the_frontier_and_records_the_gate():
 @pytest.mark.django_db
 def test_deferred_pairs_add_to_the_teacher_share():
     setup = evaluated_run(anchor_shares=[0.1], defer_shares=[0.0, 0.1])
-    run_evaluate(setup.run)
+    student_evaluate(setup.run)
     frontier = Run.objects.get(id=setup.run.id).metrics["evaluate"]["frontier"]
     assert [(e["anchor_share"], e["defer_share"], round(e["teacher_share"], 2)) for e in frontier] == [
         (None, 0.0, 0.0), (0.1, 0.0, 0.1), (0.1, 0.1, 0.2)]
@@ -115,7 +115,7 @@ def test_deferred_pairs_add_to_the_teacher_share():
 @pytest.mark.django_db
 def test_the_run_page_shows_the_frontier_and_the_verdict(client):
     setup = evaluated_run(margin=1.0)  # a margin that passes every budget
-    run_evaluate(setup.run)
+    student_evaluate(setup.run)
     admin = UserFactory(username="boss")
     user_role_set(user=admin, role=ADMIN)
     client.force_login(admin)

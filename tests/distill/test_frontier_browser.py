@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from annotate.roles import ADMIN, user_role_set
 from distill.models import Run
-from distill.stages import run_evaluate
+from distill.services.stages import student_evaluate
 from tests.annotate.test_browser import ARTIFACTS, browser  # noqa: F401 (a fixture)
 from tests.factories import UserFactory
 
@@ -18,7 +18,7 @@ from .test_frontier import evaluated_run
 def test_the_run_page_plots_the_frontier_and_says_the_verdict(browser, live_server, settings):  # noqa: F811
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     setup = evaluated_run(margin=0.05)
-    run_evaluate(setup.run)
+    student_evaluate(setup.run)
     frontier = Run.objects.get(id=setup.run.id).metrics["evaluate"]["frontier"]
     admin = UserFactory(username="boss")
     admin.set_password("pw-for-the-test")

@@ -1,9 +1,11 @@
 import pytest
 
 from distill.config import run_batch
-from distill.mining import pairs_mine
-from distill.runs import run_launch
-from distill.synthesis import query_clean, query_rejection
+from distill.models import Run
+from distill.services import mining
+from distill.services.mining import pairs_mine
+from distill.services.runs import Cancelled, run_cancel, run_launch, stage_progress
+from distill.services.synthesis import query_clean, query_rejection
 from labeling.models import Pair, Query
 from tests.factories import CorpusFactory, DocumentFactory
 
@@ -49,6 +51,31 @@ def test_mining_again_adds_nothing(run):
     run.refresh_from_db()
     pairs_mine(run)
     assert sorted(Pair.objects.values_list("query_id", "document_id", "origin")) == before
+
+
+def test_a_run_cancelled_mid_stage_stops_at_the_next_checkpoint_and_keeps_the_batches_before(run, monkeypatch):
+    monkeypatch.setattr(mining, "QUERY_BATCH", 4)
+    search = mining.BM25Index.search
+    calls = []
+
+    def search_then_cancel(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # while the second batch is mined
+            run_cancel(run=Run.objects.get(id=run.id))
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(mining.BM25Index, "search", search_then_cancel)
+    with pytest.raises(Cancelled):
+        pairs_mine(run)
+    # The second batch's pairs went with its checkpoint's transaction; the first batch's stay.
+    assert Pair.objects.filter(origin=Pair.Origin.POSITIVE).count() == 4
+    assert Run.objects.get(id=run.id).progress["mine"]["done"] == 4
+
+
+def test_recording_progress_never_raises_even_on_a_cancelled_run(run):
+    run_cancel(run=run)
+    stage_progress(run_id=run.id, stage="mine", done=1, total=2)
+    assert Run.objects.get(id=run.id).progress["mine"]["done"] == 1
 
 
 @pytest.mark.parametrize("query, reason", [

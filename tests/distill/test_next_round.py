@@ -1,4 +1,4 @@
-"""The next round (distill.next_round): launched from a run with the reviewers' decisions on its
+"""The next round (distill.services.next_round): launched from a run with the reviewers' decisions on its
 benchmark, training on the reviewers' grades in place of the teacher's, and reporting the
 agreement before and after."""
 
@@ -13,8 +13,9 @@ from annotate.services import benchmark_items_add
 from annotate.services.review import adjudication_decide
 from distill.config import config_merge, run_batch, student_name
 from distill.models import Run
-from distill.next_round import run_next_round, training_targets
-from distill.stages import run_evaluate, student_train_stage
+from distill.selectors import training_targets
+from distill.services.next_round import run_next_round
+from distill.services.stages import student_evaluate, student_train
 from labeling.models import Labeler, Query
 from tests.factories import (
     CorpusFactory,
@@ -107,8 +108,8 @@ def test_training_uses_the_reviewers_grade_in_place_of_the_teachers(reviewed, mo
         seen.update(examples=examples, validation=validation)
         return SimpleNamespace(metrics={}, seconds=0.0)
 
-    monkeypatch.setattr("distill.training.student_train", fake_train)
-    student_train_stage(run)
+    monkeypatch.setattr("distill.services.stages.student_model_train", fake_train)
+    student_train(run)
 
     targets = {e.pair.pair_id: e.distribution for e in seen["examples"] + seen["validation"]}
     assert targets[reviewed.pairs[0].id] == one_hot(1)  # the reviewer's grade, not the teacher's 3
@@ -142,7 +143,7 @@ def test_the_report_shows_the_agreement_before_and_after(reviewed, client):
             ModelLabelFactory(pair=pair, labeler=labeler, grade=grade, expected_grade=grade,
                               distribution=one_hot(grade))
 
-    run_evaluate(run)
+    student_evaluate(run)
 
     evaluation = Run.objects.get(id=run.id).metrics["evaluate"]
     assert evaluation["judged_pairs"] == 5  # pair 5 is ambiguous: out of scoring

@@ -8,7 +8,7 @@ from annotate.models import Benchmark
 from config.demo import BENCHMARK, demo_load
 from distill.config import run_batch
 from distill.models import Run
-from distill.runs import run_launch
+from distill.services.runs import run_launch
 from labeling.models import Labeler, LabelingJob, ModelLabel, Pair
 from tests.factories import JudgmentFactory, UserFactory
 

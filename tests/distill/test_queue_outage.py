@@ -10,7 +10,7 @@ from django.urls import reverse
 from annotate.roles import ADMIN, user_role_set
 from distill.forms import RunLaunchForm
 from distill.models import Run
-from distill.runs import run_launch, run_retry
+from distill.services.runs import run_launch, run_retry
 from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.models import Labeler
 from labeling.workers import WAITING, job_unsent

@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from distill.training import TrainExample, examples_split, student_loss, student_train
+from distill.training import TrainExample, examples_split, student_loss, student_model_train
 from labeling.calibration import grades_from_thresholds
 from labeling.labelers.base import PairInput
 from labeling.labelers.cross_encoder import CrossEncoderBackend
@@ -47,7 +47,7 @@ def split(examples):
 def trained(split, tmp_path_factory):
     train, validation = split
     out = tmp_path_factory.mktemp("students") / "trained"
-    result = student_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=out,
+    result = student_model_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=out,
                            params={**FAST, "epochs": 4, "learning_rate": 1e-4, "eval_every": 2, "patience": 10})
     return result
 
@@ -66,7 +66,7 @@ def test_examples_split_keeps_every_query_on_one_side(examples):
 def test_training_refuses_a_validation_set_that_shares_a_query(split, tmp_path):
     train, validation = split
     with pytest.raises(ValueError, match="split by query"):
-        student_train(examples=train, validation=validation + train[:1], base_model="minilm-l6",
+        student_model_train(examples=train, validation=validation + train[:1], base_model="minilm-l6",
                       out_dir=tmp_path / "s", params=FAST)
 
 
@@ -81,7 +81,7 @@ def test_targets_are_grades_or_distributions():
 @pytest.mark.slow
 def test_calibration_on_validation_alone_gives_its_teacher_distribution(split, tmp_path):
     train, validation = split
-    result = student_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=tmp_path / "s",
+    result = student_model_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=tmp_path / "s",
                            params={**FAST, "epochs": 0, "calibrate_on": "validation"})
     teacher = [int(np.argmax(e.distribution)) for e in validation]
     counts = np.bincount(grades_from_thresholds(result.validation_expected, result.thresholds), minlength=4)
@@ -91,7 +91,7 @@ def test_calibration_on_validation_alone_gives_its_teacher_distribution(split, t
 @pytest.mark.slow
 def test_the_training_loss_falls(split, trained, tmp_path):
     train, _ = split
-    untrained = student_train(examples=train, base_model="minilm-l6", out_dir=tmp_path / "untrained",
+    untrained = student_model_train(examples=train, base_model="minilm-l6", out_dir=tmp_path / "untrained",
                               params={**FAST, "epochs": 0})
     assert untrained.steps == 0
     before = student_loss(model_dir=untrained.model_dir, examples=train, params=FAST)
@@ -138,7 +138,7 @@ def test_the_saved_folder_serves_on_every_runtime(split, trained, runtime, setti
 def test_early_stopping_stops_and_keeps_the_best_state(split, tmp_path):
     train, validation = split
     # A learning rate far too high: the validation loss rises after the first steps.
-    result = student_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=tmp_path / "s",
+    result = student_model_train(examples=train, validation=validation, base_model="minilm-l6", out_dir=tmp_path / "s",
                            params={**FAST, "epochs": 6, "learning_rate": 3e-3, "head_learning_rate": 0.3,
                                    "warmup_fraction": 0.0, "eval_every": 1, "patience": 2})
     per_query = defaultdict(int)

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from annotate.models import Benchmark
 from distill.config import DEFAULTS, config_from_choices
 from distill.models import Run
-from distill.runs import run_launch, run_stage_execute
-from distill.stages import SERVICES
+from distill.services.runs import run_launch, run_stage_execute
+from distill.services.stages import SERVICES
 from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.models import Corpus
 from labeling.workers import job_unsent

@@ -7,10 +7,10 @@ from django.db import transaction
 
 from labeling.models import Document, Pair, Query
 
-from .bm25 import BM25Index
-from .config import run_batch
-from .models import Run
-from .runs import stage_progress
+from ..bm25 import BM25Index
+from ..config import run_batch
+from ..models import Run
+from .runs import run_cancelled_check, stage_progress
 
 QUERY_BATCH = 256
 
@@ -22,7 +22,8 @@ def pairs_mine(run: Run) -> None:
     total = queries.count()
     # A query's pairs are written in one transaction, so a query with a positive pair is done.
     todo = list(queries.exclude(pairs__origin=Pair.Origin.POSITIVE).values_list("id", "text", "seed_document_id"))
-    stage_progress(run.id, Run.Stage.MINE, done=total - len(todo), total=total)
+    run_cancelled_check(run_id=run.id)
+    stage_progress(run_id=run.id, stage=Run.Stage.MINE, done=total - len(todo), total=total)
     if not todo:
         return
     docs = Document.objects.filter(corpus=run.corpus).order_by("id")
@@ -49,4 +50,5 @@ def pairs_mine(run: Run) -> None:
         with transaction.atomic():
             Pair.objects.bulk_create(pairs, ignore_conflicts=True)
             done += len(chunk)
-            stage_progress(run.id, Run.Stage.MINE, done=done, total=total)
+            run_cancelled_check(run_id=run.id)
+            stage_progress(run_id=run.id, stage=Run.Stage.MINE, done=done, total=total)

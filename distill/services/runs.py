@@ -16,8 +16,8 @@ from django.utils import timezone
 from labeling.enqueue import job_enqueue, job_requeue
 from labeling.workers import job_claim, job_was_held, jobs_stranded, resumer
 
-from .config import QUEUES, STAGES, config_merge
-from .models import Run
+from ..config import QUEUES, STAGES, config_merge
+from ..models import Run
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,17 @@ def run_log(run_id: int, message: str) -> None:
     Run.objects.filter(id=run_id).update(log=Concat(F("log"), Value(line)))
 
 
-def stage_progress(run_id: int, stage: str, *, done: int, total: int, extra: dict | None = None) -> None:
-    """Record a stage's progress (its checkpoint, with `extra` state); raise Cancelled if the
-    run was cancelled meanwhile."""
-    run = Run.objects.only("progress", "status").get(id=run_id)
-    if run.status == Run.Status.CANCELLED:
+def run_cancelled_check(*, run_id: int) -> None:
+    """Raise Cancelled if the run was cancelled meanwhile: a stage calls it at each checkpoint,
+    before recording it, so a cancelled stage stops there (inside a checkpoint's transaction,
+    its batch is rolled back with it)."""
+    if Run.objects.filter(id=run_id, status=Run.Status.CANCELLED).exists():
         raise Cancelled
+
+
+def stage_progress(*, run_id: int, stage: str, done: int, total: int, extra: dict | None = None) -> None:
+    """Record a stage's progress (its checkpoint, with `extra` state)."""
+    run = Run.objects.only("progress").get(id=run_id)
     entry = run.progress.get(stage, {})
     entry.update(done=done, total=total, **(extra or {}))
     entry.setdefault("started_at", timezone.now().isoformat())

@@ -16,9 +16,9 @@ from labeling.labelers.prompting import QUERY_PROMPT, continued_messages, doc_tr
 from labeling.models import Document, Labeler, Query
 from labeling.prompts import prompt_load
 
-from .config import run_batch
-from .models import Run
-from .runs import stage_progress
+from ..config import run_batch
+from ..models import Run
+from .runs import run_cancelled_check, stage_progress
 
 KIND_LABELS = {"known_item": "known-item", "informational": "informational", "metadata": "metadata"}
 WORD = re.compile(r"[a-z0-9]+")
@@ -60,7 +60,8 @@ def queries_synthesize(run: Run) -> None:
     per_doc = cfg["queries_per_document"]
     entry = run.progress.get(Run.Stage.SYNTHESIZE, {})
     done, dropped = entry.get("done", 0), entry.get("dropped", {})
-    stage_progress(run.id, Run.Stage.SYNTHESIZE, done=done, total=len(seeds))
+    run_cancelled_check(run_id=run.id)
+    stage_progress(run_id=run.id, stage=Run.Stage.SYNTHESIZE, done=done, total=len(seeds))
     if done >= len(seeds):
         return
     backend = cast(GeneratorBackend, backend_for(generator))  # a generator's backend writes text
@@ -98,4 +99,6 @@ def queries_synthesize(run: Run) -> None:
         with transaction.atomic():
             Query.objects.bulk_create(queries, ignore_conflicts=True)
             done += len(docs)
-            stage_progress(run.id, Run.Stage.SYNTHESIZE, done=done, total=len(seeds), extra={"dropped": dropped})
+            run_cancelled_check(run_id=run.id)
+            stage_progress(run_id=run.id, stage=Run.Stage.SYNTHESIZE, done=done, total=len(seeds),
+                           extra={"dropped": dropped})

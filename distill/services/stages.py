@@ -1,5 +1,8 @@
 """Stages 3-5 (teach, train, evaluate) and the map from stage to service.
 
+Every stage is a service `<what it makes or judges>_<the stage's verb>` taking the run:
+queries_synthesize, pairs_mine, pairs_teach, student_train, student_evaluate.
+
 Teaching and evaluation are labeling jobs (labeling.labeling_jobs): they skip what is labeled,
 so a resumed stage only labels the rest.
 """
@@ -10,17 +13,19 @@ from typing import Any
 
 from django.conf import settings
 
+from annotate.selectors import benchmark_consensus_grades
 from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.metrics import agreement_report, json_finite
 from labeling.models import Labeler, LabelingJob, ModelLabel
 from labeling.selectors import pair_inputs
 
-from .config import DEFAULTS, run_batch, student_name
-from .frontier import Evaluated, FrontierConfig, frontier_measure, frontier_promote, frontier_recommended
+from ..config import DEFAULTS, run_batch, student_name
+from ..frontier import Evaluated, FrontierConfig, frontier_measure, frontier_promote, frontier_recommended
+from ..models import Run
+from ..selectors import agreement_before_after, training_targets
+from ..training import TrainExample, examples_split, student_model_train  # torch and transformers load lazily inside
 from .mining import pairs_mine
-from .models import Run
-from .next_round import agreement_before_after, training_targets
-from .runs import stage_progress
+from .runs import run_cancelled_check, stage_progress
 from .synthesis import queries_synthesize
 
 
@@ -32,11 +37,13 @@ def _labeling_stage(run: Run, stage: str, labeler: Labeler, scope: dict, key: st
     if job is None:
         job = labeling_job_create(labeler=labeler, scope=scope, description=f"{run.name}: {stage}",
                                   batch_size=batch_size, enqueue=False, gated=False)  # a run's own stages
-        stage_progress(run.id, stage, done=entry.get("done", 0), total=entry.get("total", job.total),
+        run_cancelled_check(run_id=run.id)
+        stage_progress(run_id=run.id, stage=stage, done=entry.get("done", 0), total=entry.get("total", job.total),
                        extra={key: job.id})
 
     def relay(job: LabelingJob) -> None:
-        stage_progress(run.id, stage, done=job.done, total=job.total)
+        run_cancelled_check(run_id=run.id)
+        stage_progress(run_id=run.id, stage=stage, done=job.done, total=job.total)
 
     return labeling_job_run(job_id=job.id, on_batch=relay)
 
@@ -59,9 +66,7 @@ def student_register(*, name: str, model_dir: Path, params: dict) -> Labeler:
     return student
 
 
-def student_train_stage(run: Run) -> None:
-    from .training import TrainExample, examples_split, student_train  # torch: only on the workers that train
-
+def student_train(run: Run) -> None:
     cfg = run.config["train"]
     teacher = Labeler.objects.get(name=run.config["teacher"])
     labels = list(ModelLabel.objects.filter(labeler=teacher, pair__query__batch=run_batch(run))
@@ -76,10 +81,11 @@ def student_train_stage(run: Run) -> None:
     out_dir = Path(settings.MODEL_DIR) / "students" / f"run-{run.id}"
 
     def relay(done: int, total: int) -> None:
-        stage_progress(run.id, Run.Stage.TRAIN, done=done, total=total)
+        run_cancelled_check(run_id=run.id)
+        stage_progress(run_id=run.id, stage=Run.Stage.TRAIN, done=done, total=total)
 
-    result = student_train(examples=examples, validation=validation, base_model=run.config["student_base"],
-                           out_dir=out_dir, params=cfg, on_progress=relay)
+    result = student_model_train(examples=examples, validation=validation, base_model=run.config["student_base"],
+                         out_dir=out_dir, params=cfg, on_progress=relay)
     student = student_register(name=student_name(run.id), model_dir=out_dir, params={"max_length": cfg["max_length"]})
     Run.objects.filter(id=run.id).update(
         metrics={**Run.objects.get(id=run.id).metrics, "train": {**result.metrics, "seconds": result.seconds,
@@ -90,11 +96,10 @@ def student_train_stage(run: Run) -> None:
     )
 
 
-def run_evaluate(run: Run) -> None:
-    from annotate.selectors import benchmark_consensus_grades
-
+def student_evaluate(run: Run) -> None:
     if run.benchmark is None:
-        stage_progress(run.id, Run.Stage.EVALUATE, done=0, total=0, extra={"note": "no benchmark chosen"})
+        run_cancelled_check(run_id=run.id)
+        stage_progress(run_id=run.id, stage=Run.Stage.EVALUATE, done=0, total=0, extra={"note": "no benchmark chosen"})
         return
     scope = {"benchmarks": run.benchmark.id}
     teacher = Labeler.objects.get(name=run.config["teacher"])
@@ -154,6 +159,6 @@ SERVICES: dict[str, Callable[[Run], None]] = {
     Run.Stage.SYNTHESIZE: queries_synthesize,
     Run.Stage.MINE: pairs_mine,
     Run.Stage.TEACH: pairs_teach,
-    Run.Stage.TRAIN: student_train_stage,
-    Run.Stage.EVALUATE: run_evaluate,
+    Run.Stage.TRAIN: student_train,
+    Run.Stage.EVALUATE: student_evaluate,
 }
