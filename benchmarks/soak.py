@@ -5,12 +5,12 @@ and duplicated, and the round trips.
     .venv/bin/python benchmarks/soak.py [--database-url URL] [--duration S] [--annotators N]
         [--pairs N] [--judgments N] [--think-ms MS] [--reload]
 
-1. Data: benchmarks/annotate_load.py's loader (its synthetic benchmark, here at 50,000 pairs by
-   default), reset to its loaded state before each run.
+1. Data: benchmarks/annotate_load.py's loader (grading_load.loader: its synthetic benchmark, here
+   at 50,000 pairs by default), reset to its loaded state before each run.
 2. Serve: `manage.py serve` on a free loopback port: gunicorn and the two workers, its broker in
    a temporary folder (this script enqueues into it too), DEBUG off.
 3. Grade: each annotator logs in through the form and grades with the keyboard UI's requests
-   (annotate_load's client): the grade's POST (HX-Request) answers the next pair. A grade
+   (grading_load.client): the grade's POST (HX-Request) answers the next pair. A grade
    whose POST fails (refused, reset, a 5xx) is sent again, as a person presses the key again,
    after 0.5, 1, 2 ... s; after 5 tries the page is loaded again (the held pair comes back).
    An admin opens the agreement page every 20 s (a refresh task for the default worker).
@@ -52,17 +52,18 @@ from pathlib import Path
 from urllib.request import urlopen
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/assessor_soak"
-# annotate_load reads --database-url (its own default otherwise) and starts Django at import;
+# grading_load reads --database-url (its own default otherwise) and starts Django at import;
 # this script's broker folder must be set before that too.
 if not any(arg.startswith("--database-url") for arg in sys.argv[1:]):
     sys.argv[1:1] = ["--database-url", DEFAULT_URL]
 BROKER = tempfile.TemporaryDirectory(prefix="soak-broker-")
 os.environ["ASSESSOR_BROKER_DIR"] = BROKER.name
 
-import annotate_load as load  # noqa: E402  (first: it starts Django)
+import grading_load  # noqa: E402  (first: it starts Django)
 
 # isort: split
 import numpy as np  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from annotate.models import BenchmarkItem  # noqa: E402
@@ -70,9 +71,12 @@ from config.celery import app  # noqa: E402
 from labeling.labeling_jobs import labeling_job_create  # noqa: E402
 from labeling.models import Labeler, LabelingJob, ModelLabel, Pair  # noqa: E402
 
+from grading_load import loader  # noqa: E402
+from grading_load.client import Answer, Browser, grade_form, login  # noqa: E402
+from grading_load.server import free_port  # noqa: E402
 from report import cpu_description, results_write  # noqa: E402
 
-RESULTS = load.REPO / "benchmarks" / "results" / "soak.md"
+RESULTS = grading_load.REPO / "benchmarks" / "results" / "soak.md"
 ATTEMPTS = 5
 JOB_QUERIES = 50  # x 100 pairs a query: 5,000 pairs a job
 STARTED = re.compile(r"serve: (web|worker default) started \(pid (\d+)\)")
@@ -84,13 +88,13 @@ class Serve:
     """`manage.py serve` (web server and workers) for the length of a with block."""
 
     def __init__(self, url: str):
-        self.port = load._free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(BROKER.name) / "serve.log"
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{self.port}"],
-                                     cwd=load.REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+                                     cwd=grading_load.REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def __enter__(self) -> "Serve":
         deadline = time.monotonic() + 120
@@ -146,7 +150,7 @@ class Tally:
     dashboard: dict = field(default_factory=lambda: defaultdict(int))
 
 
-async def _request(tally: Tally, kind: str, send) -> load.Answer | None:
+async def _request(tally: Tally, kind: str, send) -> Answer | None:
     started = time.perf_counter()
     try:
         answer = await send()
@@ -165,9 +169,9 @@ def _grade_of(username: str, item: int) -> int:
     return zlib.crc32(f"{username}:{item}".encode()) % 4
 
 
-async def annotator(client: load.Browser, username: str, tally: Tally, rng: random.Random, think_s: float,
+async def annotator(client: Browser, username: str, tally: Tally, rng: random.Random, think_s: float,
                     deadline: float) -> None:
-    url = f"/benchmarks/{load.BENCHMARK}/grade/"
+    url = f"/benchmarks/{loader.BENCHMARK}/grade/"
     headers = {"HX-Request": "true", "HX-Target": "pair", "HX-Current-URL": f"http://{client.host}:{client.port}{url}"}
     text = None
     await asyncio.sleep(rng.uniform(0, think_s))
@@ -178,7 +182,7 @@ async def annotator(client: load.Browser, username: str, tally: Tally, rng: rand
                 await asyncio.sleep(0.5)
                 continue
             text = page.text
-        form = load._grade_form(text, rng)
+        form = grade_form(text, rng)
         if form is None:
             return  # nothing left for this annotator
         key = (username, int(form["item"]))
@@ -204,10 +208,10 @@ async def annotator(client: load.Browser, username: str, tally: Tally, rng: rand
 
 
 async def admin_polls(server: Serve, tally: Tally, deadline: float) -> None:
-    client = load.Browser("127.0.0.1", server.port, timeout=60)
-    await load.login(client, "load-admin")
+    client = Browser("127.0.0.1", server.port, timeout=60)
+    await login(client, "load-admin")
     while time.perf_counter() < deadline:
-        answer = await _request(tally, "dashboard", lambda: client.get(f"/benchmarks/{load.BENCHMARK}/agreement/"))
+        answer = await _request(tally, "dashboard", lambda: client.get(f"/benchmarks/{loader.BENCHMARK}/agreement/"))
         tally.dashboard["ok" if answer is not None else "failed"] += 1
         await asyncio.sleep(20)
 
@@ -227,7 +231,7 @@ class Fault:
 
 def _job_start(labeler: Labeler, queries: list[str]) -> LabelingJob:
     return labeling_job_create(labeler=labeler, batch_size=16, description="soak",
-                               scope={"benchmarks__name": load.BENCHMARK, "query__external_id__in": queries})
+                               scope={"benchmarks__name": loader.BENCHMARK, "query__external_id__in": queries})
 
 
 def _done(job_id: int) -> int:
@@ -282,12 +286,12 @@ def _killpg(pid: int) -> None:
 
 async def soak(server: Serve, usernames: list[str], args, labelers: list[Labeler], job_queries: list[list[str]]):
     tally = Tally()
-    clients = [load.Browser("127.0.0.1", server.port) for _ in usernames]
+    clients = [Browser("127.0.0.1", server.port) for _ in usernames]
     gate = asyncio.Semaphore(4)  # password hashing is the slowest thing the server does
 
     async def signed_in(client, username):
         async with gate:
-            await load.login(client, username)
+            await login(client, username)
 
     await asyncio.gather(*(signed_in(c, u) for c, u in zip(clients, usernames, strict=True)))
     started = tally.started = time.perf_counter()
@@ -322,7 +326,7 @@ async def soak(server: Serve, usernames: list[str], args, labelers: list[Labeler
 # --- the checks and the report -------------------------------------------------------------------
 
 def checks(tally: Tally, judgment_max_id: int) -> dict:
-    items = dict(BenchmarkItem.objects.filter(benchmark__name=load.BENCHMARK).values_list("id", "pair_id"))
+    items = dict(BenchmarkItem.objects.filter(benchmark__name=loader.BENCHMARK).values_list("id", "pair_id"))
     with connection.cursor() as cur:
         cur.execute("SELECT u.username, j.pair_id, j.grade FROM labeling_judgment j JOIN auth_user u"
                     " ON u.id = j.annotator_id WHERE j.id > %s", [judgment_max_id])
@@ -332,7 +336,7 @@ def checks(tally: Tally, judgment_max_id: int) -> dict:
         duplicated = cur.fetchone()[0]
     stored = {(user, pair): grade for user, pair, grade in rows}
     acked = {(user, items[item]): grade for (user, item), grade in tally.acknowledged.items()}
-    counted = load.database_checks(0, type("Expected", (), {"submits_ok": 0, "warnings": 0})())
+    counted = loader.database_checks(0, 0)
     return {
         "submitted": len(tally.submitted), "attempts": tally.attempts, "acknowledged": len(acked),
         "refused": len(tally.refused), "stored": len(rows),
@@ -467,21 +471,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reload", action="store_true")
     args = parser.parse_args()
-    scale = load.Scale(pairs=args.pairs, judgments=args.judgments, annotators=args.annotators, gold=args.gold)
-    load.database_create(args.database_url)
-    load.call_command("migrate", verbosity=0)
-    if args.reload or not load.dataset_ready(args.database_url, scale):
+    scale = loader.Scale(pairs=args.pairs, judgments=args.judgments, annotators=args.annotators, gold=args.gold)
+    loader.database_create(args.database_url)
+    call_command("migrate", verbosity=0)
+    if args.reload or not loader.dataset_ready(args.database_url, scale):
         print(f"loading {scale.pairs:,} pairs and {scale.judgments:,} judgments", flush=True)
-        load.dataset_load(args.database_url, scale)
-    with load.psycopg.connect(args.database_url) as conn, conn.cursor() as cur:
-        state = load.load_state(cur)
+        loader.dataset_load(args.database_url, scale)
+    state = loader.load_state()
     assert state is not None
     judgment_max_id = state["judgment_max_id"]
 
     # Two recorded judges, one per worker kill, each over 5,000 pairs of its own queries.
     Labeler.objects.filter(name__startswith="soak-judge").delete()
     run = Path(BROKER.name) / "run.txt"
-    pairs = Pair.objects.filter(benchmarks__name=load.BENCHMARK).values_list("query__external_id",
+    pairs = Pair.objects.filter(benchmarks__name=loader.BENCHMARK).values_list("query__external_id",
                                                                              "document__external_id")
     run.write_text("".join(f"{q} 0 {d} {zlib.crc32(f'{q} {d}'.encode()) % 4}\n"
                            for q, d in pairs.iterator(chunk_size=10_000)))
