@@ -1,5 +1,22 @@
 """The grading queue: lease the next pair, grade it, skip it, undo and re-grade.
 
+The order in which pairs are served (pair_next_for_annotator; the first that gives a pair wins):
+
+1. the pair the annotator already holds: their newest live lease (a reload, or the pair an
+   undo brought back), renewed;
+2. calibration pairs they have not graded, by position (everyone grades all of them, first;
+   a skipped one comes back after the others), asked only while their membership's counter
+   says some are left;
+3. with probability gold_rate, a gold pair they have neither graded nor skipped, by position
+   (again only while their counter says some are left);
+4. a regular pair from the queue (annotate.selectors.queue_candidates_sql): not graded or
+   skipped by them and short of judgments_required once live leases are counted; the most
+   judged first (pairs in progress finish before new ones start), then by position (query by
+   query, shuffled within a query: pairs_by_query at benchmark_items_add);
+5. only when no such pair is left, a regular pair they skipped, in the same order;
+6. else None: nothing is left for them. Nothing is served before they accept the benchmark's
+   guidelines (GuidelinesRequired).
+
 The invariant, for every regular item: judgments + leases that have not lapsed <= the
 benchmark's judgments_required. Everything that adds to either side (a lease taken, renewed
 or revived; a judgment) first takes the item's row lock and then counts again, with a clock

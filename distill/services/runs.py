@@ -2,6 +2,22 @@
 
 Each stage is a service that checkpoints as it goes; the task that runs it is thin. A stage
 that finishes enqueues the next (on commit), so the chain survives worker restarts.
+
+The chain (STAGES and QUEUES in distill.config):
+
+    run_launch: Run queued at the first stage ──enqueue on commit──▶ task distill.run_stage(run, stage)
+      └▶ run_stage_execute: claim the run (labeling.workers' lease; a stale or duplicate message
+         returns), run SERVICES[stage] (services.stages), which records checkpoints with
+         stage_progress and stops at one with Cancelled (run_cancelled_check) once cancelled
+      └▶ _stage_finish, under the run's row lock: the stage done; the next stage set and
+         enqueued on commit, or the run SUCCEEDED after the last
+
+    synthesize (gpu) ─▶ mine (default) ─▶ teach (gpu) ─▶ train (gpu) ─▶ evaluate (gpu)
+
+A stage that raises leaves the run FAILED with the error; run_retry sends its current stage
+again (its checkpoints kept). run_cancel marks it CANCELLED; the worker stops at the stage's
+next checkpoint. A run no worker holds (never sent: the broker was down; or its worker died)
+is sent again by runs_resume, the workers' periodic sweep.
 """
 
 import logging
