@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from .labelers.base import PairInput
-from .models import Judgment, Labeler, ModelLabel, Pair
+from .models import Judgment, Labeler, LabelingJob, ModelLabel, Pair, SetAsidePair
 
 
 def pairs_in_scope(*, scope: dict) -> QuerySet[Pair]:
@@ -57,3 +57,15 @@ def grades_by_pair(*, annotator=None, labeler: Labeler | None = None, scope: dic
     if scope:
         rows = rows.filter(**{f"pair__{key}": value for key, value in scope.items()})
     return {pair_id: (qid, grade, float(expected)) for pair_id, qid, grade, expected in rows.iterator(chunk_size=5000)}
+
+
+def set_aside_reasons(*, job: LabelingJob) -> dict[str, int]:
+    """How many pairs the job set aside, by reason, the most common first."""
+    rows = SetAsidePair.objects.filter(job=job).values_list("reason").annotate(n=Count("id")).order_by("-n", "reason")
+    return dict(rows)
+
+
+def set_aside_rows(*, job_ids: Sequence[int], limit: int = 50) -> list[SetAsidePair]:
+    """The first pairs these jobs set aside, with their query and document, for a page."""
+    return list(SetAsidePair.objects.filter(job_id__in=job_ids).select_related("pair__query", "pair__document")
+                .order_by("id")[:limit])
