@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0004_anchored_labels'),
+        ('labeling', '0005_importjob'),
     ]
 
     operations = [
