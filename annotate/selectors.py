@@ -299,3 +299,27 @@ def gold_accuracy(*, benchmark: Benchmark) -> list[AnnotatorAccuracy]:
     )
     accuracies = annotator_accuracies(rows.iterator(chunk_size=CHUNK_SIZE))
     return sorted(accuracies.values(), key=lambda g: g.username)
+
+
+# --- a labeler against a benchmark's people, by prompt version ----------------------------------
+
+def labeler_agreement_rows(*, labeler, benchmark: Benchmark, prompt_versions: Sequence[str]) -> list[dict]:
+    """Per prompt version, the labeler's agreement with the benchmark's consensus grades on the
+    pairs it labeled with that version (figures only where there are two pairs or more)."""
+    from labeling.metrics import agreement_report
+    from labeling.selectors import grades_by_pair
+
+    consensus = benchmark_consensus_grades(benchmark=benchmark)
+    rows = []
+    for version in prompt_versions:
+        predicted = grades_by_pair(labeler=labeler, scope={"benchmark_items__benchmark": benchmark.id},
+                                   prompt_version=version)
+        common = sorted(consensus.keys() & predicted.keys())
+        report = None
+        if len(common) >= 2:
+            report = agreement_report(query_ids=[predicted[p][0] for p in common],
+                                      reference=[consensus[p] for p in common],
+                                      predicted=[predicted[p][1] for p in common],
+                                      expected=[predicted[p][2] for p in common])
+        rows.append({"prompt_version": version, "pairs": len(common), "report": report})
+    return rows

@@ -2,13 +2,15 @@
 before/after report (distill.services.next_round says what a next round is)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Count
 from django.utils import timezone
 
 from labeling.metrics import agreement_report
-from labeling.models import ModelLabel, Pair
+from labeling.models import ModelLabel, Pair, SetAsidePair
+from labeling.selectors import set_aside_rows
 
 from .config import STAGES, student_name
 from .models import Run
@@ -27,6 +29,13 @@ class StageRow:
     percent: int
     eta_seconds: float | None
     extra: dict
+    # The pairs its labeling jobs set aside: how many by reason, and the first of them.
+    set_aside: dict[str, int] = field(default_factory=dict)
+    set_aside_rows: list[SetAsidePair] = field(default_factory=list)
+
+    @property
+    def set_aside_total(self) -> int:
+        return sum(self.set_aside.values())
 
 
 def run_stage_rows(run: Run) -> list[StageRow]:
@@ -48,7 +57,20 @@ def run_stage_rows(run: Run) -> list[StageRow]:
             eta_seconds=_eta(entry, done, total) if state == "running" else None,
             extra={k: v for k, v in entry.items() if k not in {"done", "total", "started_at", "finished_at"}},
         ))
+        job_ids = [v for k, v in entry.items() if (k == "job" or k.endswith("_job")) and isinstance(v, int)]
+        _set_aside_add(rows[-1], job_ids)
     return rows
+
+
+def _set_aside_add(row: StageRow, job_ids: list[int]) -> None:
+    """A labeling stage's set-aside pairs (teach and evaluate keep their jobs' ids)."""
+    if not job_ids:
+        return
+    counts = (SetAsidePair.objects.filter(job_id__in=job_ids).values_list("reason").annotate(n=Count("id"))
+              .order_by("-n", "reason"))
+    row.set_aside = dict(counts)
+    if row.set_aside:
+        row.set_aside_rows = set_aside_rows(job_ids=job_ids, limit=20)
 
 
 def _eta(entry: dict, done: int, total: int) -> float | None:

@@ -8,14 +8,16 @@ from .selectors import grades_by_pair
 
 
 def agreement_compute(*, labeler: Labeler, annotator=None, reference_labeler: Labeler | None = None,
-                      scope: dict | None = None) -> dict:
+                      scope: dict | None = None, prompt_version: str | None = None) -> dict:
+    """`prompt_version`: only the labeler's labels made with that prompt."""
     if (annotator is None) == (reference_labeler is None):
         raise ValueError("compare with an annotator or with another labeler")
     reference = grades_by_pair(annotator=annotator, labeler=reference_labeler, scope=scope)
-    predicted = grades_by_pair(labeler=labeler, scope=scope)
+    predicted = grades_by_pair(labeler=labeler, scope=scope, prompt_version=prompt_version)
     common = sorted(reference.keys() & predicted.keys())
     if not common:
-        raise ValueError("no pair was graded by both")
+        with_version = f" with prompt version {prompt_version!r}" if prompt_version is not None else ""
+        raise ValueError(f"no pair was graded by both{with_version}")
     report = agreement_report(
         query_ids=[reference[p][0] for p in common],
         reference=[reference[p][1] for p in common],
@@ -23,6 +25,7 @@ def agreement_compute(*, labeler: Labeler, annotator=None, reference_labeler: La
         expected=[predicted[p][2] for p in common],
     )
     report["labeler"] = labeler.name
+    report["prompt_version"] = prompt_version
     report["reference"] = reference_labeler.name if reference_labeler is not None else annotator.username
     return report
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .labelers.base import Label, LabelerBackend
-from .models import Labeler, ModelLabel
+from .labelers.base import Label, LabelerBackend, PairsSetAside, SetAside
+from .models import Labeler, ModelLabel, SetAsidePair
 from .selectors import pair_inputs
 
 # Pairs per checkpoint for a cross-encoder: it sorts each chunk by length into its own batches,
@@ -55,6 +55,46 @@ def pairs_grade(*, backend: LabelerBackend, pair_ids: Sequence[int]) -> tuple[li
     return labels, Graded(pairs=len(labels), seconds=time.perf_counter() - started,
                           tokens_in=sum(label.tokens_in for label in labels),
                           tokens_out=sum(label.tokens_out for label in labels))
+
+
+@dataclass
+class BatchGraded:
+    """A batch graded leniently: the labels of the pairs graded, and the pairs set aside."""
+
+    pair_ids: list[int]
+    labels: list[Label]
+    set_aside: dict[int, SetAside]  # by pair id
+    graded: Graded
+
+
+def pairs_grade_or_set_aside(*, backend: LabelerBackend, pair_ids: Sequence[int]) -> BatchGraded:
+    """pairs_grade, keeping the labels of a batch in which the backend set some pairs aside."""
+    started = time.perf_counter()
+    try:
+        results: list[Label | None] = list(backend.label(pair_inputs(pair_ids=pair_ids)))
+        aside: dict[int, SetAside] = {}
+    except PairsSetAside as partial:
+        results, aside = partial.labels, partial.set_aside
+    if len(results) != len(pair_ids):
+        raise RuntimeError(f"the backend returned {len(results)} labels for {len(pair_ids)} pairs")
+    kept = [(pair_id, label) for pair_id, label in zip(pair_ids, results, strict=True) if label is not None]
+    labels = [label for _, label in kept]
+    return BatchGraded(
+        pair_ids=[pair_id for pair_id, _ in kept], labels=labels,
+        set_aside={pair_ids[i]: reason for i, reason in aside.items()},
+        graded=Graded(pairs=len(labels), seconds=time.perf_counter() - started,
+                      tokens_in=sum(label.tokens_in for label in labels),
+                      tokens_out=sum(label.tokens_out for label in labels)),
+    )
+
+
+def set_aside_write(*, job_id: int, set_aside: dict[int, SetAside]) -> None:
+    """Keep why these pairs got no label (a pair this job set aside already keeps its first reason)."""
+    SetAsidePair.objects.bulk_create(
+        [SetAsidePair(job_id=job_id, pair_id=pair_id, reason=aside.reason, detail=aside.detail[:500])
+         for pair_id, aside in set_aside.items()],
+        ignore_conflicts=True,
+    )
 
 
 def model_labels_write(*, labeler: Labeler, prompt_version: str, pair_ids: Sequence[int], labels: Iterable[Label],

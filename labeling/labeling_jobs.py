@@ -3,6 +3,11 @@
 Each batch's labels and the job's counters are written in one transaction, so a worker killed
 at any point resumes from the pairs still without a label: no duplicates, nothing lost. An
 anchored labeler's job goes query by query instead (labeling.anchored).
+
+A pair the labeler cannot grade (a reply with no grade, a refusal, a content filter, a timeout
+after the retries: labelers.base.PairsSetAside) is set aside with its reason and the job goes
+on; the job fails only once its set-aside pairs pass the labeler's params["max_error_share"]
+(default MAX_ERROR_SHARE) of its pairs, since a teacher that fails that often is broken.
 """
 
 from collections.abc import Callable
@@ -13,15 +18,27 @@ from django.utils import timezone
 
 from .anchored import anchored_job_label
 from .enqueue import job_enqueue, job_requeue
-from .grading import job_batch_size, model_labels_write, pairs_grade
+from .grading import job_batch_size, model_labels_write, pairs_grade_or_set_aside, set_aside_write
 from .labelers import backend_for
 from .labelers.base import LabelerBackend
-from .models import Labeler, LabelingJob
+from .models import Labeler, LabelingJob, SetAsidePair
 from .promotion import NotPromoted, promotion_refusal
-from .selectors import pairs_in_scope, pairs_unlabeled
+from .selectors import pairs_in_scope, pairs_unlabeled, set_aside_reasons
 from .workers import job_claim, jobs_stranded, resumer
 
 LABEL_JOB_TASK = "labeling.label_job"
+MAX_ERROR_SHARE = 0.05
+
+
+class TooManySetAside(RuntimeError):
+    pass
+
+
+def max_error_share(labeler: Labeler) -> float:
+    share = labeler.params.get("max_error_share", MAX_ERROR_SHARE)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ValueError(f"labeler {labeler.name!r}: max_error_share must be a number from 0 to 1, not {share!r}")
+    return float(share)
 
 
 def labeling_queue(*, labeler: Labeler) -> str:
@@ -81,22 +98,36 @@ def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None, owne
 
 def _job_label(job: LabelingJob, backend: LabelerBackend, on_batch: Callable[[LabelingJob], None] | None) -> bool:
     """Label the job's unlabeled pairs in batches; False if the job was cancelled meanwhile."""
-    todo = pairs_unlabeled(scope=job.scope, labeler=job.labeler).order_by("id").values_list("id", flat=True)
+    share = max_error_share(job.labeler)
+    todo = (pairs_unlabeled(scope=job.scope, labeler=job.labeler)
+            .exclude(id__in=SetAsidePair.objects.filter(job=job).values("pair_id"))
+            .order_by("id").values_list("id", flat=True))
     while batch := list(todo[: job.batch_size]):
         if LabelingJob.objects.filter(id=job.id, status=LabelingJob.Status.CANCELLED).exists():
             return False
-        labels, graded = pairs_grade(backend=backend, pair_ids=batch)
+        result = pairs_grade_or_set_aside(backend=backend, pair_ids=batch)
+        graded = result.graded
         with transaction.atomic():
-            model_labels_write(labeler=job.labeler, prompt_version=backend.prompt_version, pair_ids=batch,
-                               labels=labels)
+            model_labels_write(labeler=job.labeler, prompt_version=backend.prompt_version, pair_ids=result.pair_ids,
+                               labels=result.labels)
+            set_aside_write(job_id=job.id, set_aside=result.set_aside)
             LabelingJob.objects.filter(id=job.id).update(
                 done=F("done") + len(batch), tokens_in=F("tokens_in") + graded.tokens_in,
                 tokens_out=F("tokens_out") + graded.tokens_out, seconds=F("seconds") + graded.seconds,
-                heartbeat_at=timezone.now(),
+                set_aside=SetAsidePair.objects.filter(job=job).count(), heartbeat_at=timezone.now(),
             )
+        current = LabelingJob.objects.get(id=job.id)
         if on_batch:
-            on_batch(LabelingJob.objects.get(id=job.id))
+            on_batch(current)
+        if current.set_aside > share * current.total:
+            raise TooManySetAside(_too_many(current, share))
     return True
+
+
+def _too_many(job: LabelingJob, share: float) -> str:
+    reasons = ", ".join(f"{reason} {n}" for reason, n in set_aside_reasons(job=job).items())
+    return (f"{job.set_aside} of {job.total} pairs set aside ({reasons}), past the labeler's "
+            f"max_error_share of {share:.0%}")
 
 
 @resumer

@@ -253,6 +253,9 @@ class LabelingJob(models.Model):
     # An anchored job's two labelers apart: {"student": {...}, "teacher": {...}}, each with its
     # labeler's name, pairs, seconds, tokens_in, tokens_out (labeling.anchored).
     parts = models.JSONField(default=dict, blank=True)
+    # Pairs the labeler could not grade (SetAsidePair); the job fails once they pass the
+    # labeler's params["max_error_share"] of its pairs (labeling.labeling_jobs).
+    set_aside = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # The worker executing it, and when it last made progress (labeling.workers).
     owner = models.CharField(max_length=300, blank=True)
@@ -281,6 +284,30 @@ class LabelingJob(models.Model):
                       .values_list("name", "params"))
         return sum(labeling_cost(prices.get(p["labeler"], {}), tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
                                  seconds=p["seconds"]) for p in self.parts.values())
+
+
+class SetAsidePair(models.Model):
+    """A pair a labeling job's labeler could not grade, and why; the job went on without it."""
+
+    class Reason(models.TextChoices):  # labelers.base.SET_ASIDE_REASONS
+        UNPARSEABLE = "unparseable", "no grade in the reply"
+        REFUSAL = "refusal", "the model refused"
+        CONTENT_FILTER = "content_filter", "blocked by a content filter"
+        TIMEOUT = "timeout", "timed out after the retries"
+        SERVER_ERROR = "server_error", "server error after the retries"
+
+    job = models.ForeignKey(LabelingJob, on_delete=models.CASCADE, related_name="set_aside_pairs", db_index=False)
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["job", "pair"], name="set_aside_once_per_job")]
+
+    def __str__(self) -> str:
+        return f"pair {self.pair_id} set aside by job {self.job_id}: {self.reason}"
 
 
 def labeling_cost(prices: dict, *, tokens_in: int, tokens_out: int, seconds: float) -> float:

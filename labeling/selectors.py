@@ -3,10 +3,12 @@
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from .labelers.base import PairInput
-from .models import Judgment, Labeler, ModelLabel, Pair
+from .labelers.prompting import GRADE_PROMPT
+from .models import Judgment, Labeler, LabelingJob, ModelLabel, Pair, SetAsidePair
+from .prompts import Prompt, prompt_load
 
 
 def pairs_in_scope(*, scope: dict) -> QuerySet[Pair]:
@@ -43,17 +45,46 @@ def pair_inputs(*, pair_ids: Sequence[int]) -> list[PairInput]:
     return inputs
 
 
-def grades_by_pair(*, annotator=None, labeler: Labeler | None = None, scope: dict | None = None) -> dict[int, tuple]:
-    """pair id -> (query external id, grade, expected grade) for one annotator or one labeler."""
+def grades_by_pair(*, annotator=None, labeler: Labeler | None = None, scope: dict | None = None,
+                   prompt_version: str | None = None) -> dict[int, tuple]:
+    """pair id -> (query external id, grade, expected grade) for one annotator or one labeler
+    (only its labels made with `prompt_version`, when given)."""
     rows: QuerySet[Any, tuple[int, str, int, float]]
     if annotator is not None:
         rows = Judgment.objects.filter(annotator=annotator).values_list(
             "pair_id", "pair__query__external_id", "grade", "grade"
         )
     else:
-        rows = ModelLabel.objects.filter(labeler=labeler).values_list(
-            "pair_id", "pair__query__external_id", "grade", "expected_grade"
-        )
+        labels = ModelLabel.objects.filter(labeler=labeler)
+        if prompt_version is not None:
+            labels = labels.filter(prompt_version=prompt_version)
+        rows = labels.values_list("pair_id", "pair__query__external_id", "grade", "expected_grade")
     if scope:
         rows = rows.filter(**{f"pair__{key}": value for key, value in scope.items()})
     return {pair_id: (qid, grade, float(expected)) for pair_id, qid, grade, expected in rows.iterator(chunk_size=5000)}
+
+
+def set_aside_reasons(*, job: LabelingJob) -> dict[str, int]:
+    """How many pairs the job set aside, by reason, the most common first."""
+    rows = SetAsidePair.objects.filter(job=job).values_list("reason").annotate(n=Count("id")).order_by("-n", "reason")
+    return dict(rows)
+
+
+def set_aside_rows(*, job_ids: Sequence[int], limit: int = 50) -> list[SetAsidePair]:
+    """The first pairs these jobs set aside, with their query and document, for a page."""
+    return list(SetAsidePair.objects.filter(job_id__in=job_ids).select_related("pair__query", "pair__document")
+                .order_by("id")[:limit])
+
+
+def labeler_prompt_versions(*, labeler: Labeler) -> dict[str, int]:
+    """The prompt versions the labeler's labels were made with, and how many labels each."""
+    rows = ModelLabel.objects.filter(labeler=labeler).values_list("prompt_version").annotate(n=Count("id"))
+    return dict(rows.order_by("prompt_version"))
+
+
+def labeler_prompt(*, labeler: Labeler) -> Prompt | None:
+    """The prompt a generative labeler grades with now (its params' "prompt", else the default);
+    None for labelers without one (a cross-encoder, a recorded run, an ensemble)."""
+    if labeler.backend not in (Labeler.Backend.LOCAL_LM, Labeler.Backend.OPENAI, Labeler.Backend.VLLM):
+        return None
+    return prompt_load(labeler.params.get("prompt", GRADE_PROMPT))

@@ -43,6 +43,49 @@ class Label:
     extra: dict = field(default_factory=dict)
 
 
+# Why a pair got no label (labeling.models.SetAsidePair.Reason has the same values).
+SET_ASIDE_REASONS = ("unparseable", "refusal", "content_filter", "timeout", "server_error")
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A pair a backend could not grade, and why: a reply with no grade (after a repair
+    prompt), a refusal, a content filter, or a timeout or server error after the retries."""
+
+    reason: str  # one of SET_ASIDE_REASONS
+    detail: str = ""
+
+
+class PairsSetAside(RuntimeError):
+    """Some pairs of a batch got no label. `labels` has the batch's labels in order, None where a
+    pair was set aside; `set_aside` the reasons by position. A labeling job keeps the labels and
+    sets those pairs aside (labeling.grading); any other caller fails, as before."""
+
+    def __init__(self, labels: list[Label | None], set_aside: dict[int, SetAside]):
+        first = next(iter(set_aside.values()))
+        super().__init__(f"{len(set_aside)} of {len(labels)} pairs set aside; first: {first.reason}: {first.detail}")
+        self.labels, self.set_aside = labels, set_aside
+
+
+def labels_or_set_aside(results: Sequence[Label | SetAside]) -> list[Label]:
+    """The labels, or PairsSetAside when any result is a SetAside."""
+    set_aside = {i: r for i, r in enumerate(results) if isinstance(r, SetAside)}
+    if set_aside:
+        raise PairsSetAside([None if isinstance(r, SetAside) else r for r in results], set_aside)
+    return [r for r in results if isinstance(r, Label)]
+
+
+# Labeler params that are the job's (labeling.labeling_jobs) or the price list's
+# (models.labeling_cost), not a backend's keyword arguments.
+JOB_PARAMS = frozenset({"max_error_share", "price_per_million_input_tokens", "price_per_million_output_tokens",
+                        "price_per_gpu_hour"})
+
+
+def backend_params(params: dict) -> dict:
+    """A labeler's params as its backend's keyword arguments."""
+    return {key: value for key, value in params.items() if key not in JOB_PARAMS}
+
+
 class LabelerBackend(Protocol):
     prompt_version: str
 

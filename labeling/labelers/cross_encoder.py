@@ -52,7 +52,7 @@ import numpy as np
 
 from ..grades import GRADES
 from ..model_registry import model_path
-from .base import Label, PairInput, device_resolve, label_from_distribution, sdpa_without_cudnn
+from .base import Label, PairInput, backend_params, device_resolve, label_from_distribution, sdpa_without_cudnn
 from .student_format import (
     SIMILARITY_DIR,
     head_score,
@@ -372,7 +372,7 @@ class CrossEncoderBackend:
         """model_ref is a registry name or a folder; params hold the keyword arguments."""
         if not labeler.model_ref:
             raise ValueError(f"labeler {labeler.name!r} needs a model_ref: a registry name or a model folder")
-        return cls(model_path(labeler.model_ref), **labeler.params)
+        return cls(model_path(labeler.model_ref), **backend_params(labeler.params))
 
     def encode(self, pairs: Sequence[PairInput]) -> list[dict[str, list[int]]]:
         """Each pair's model inputs, unpadded (pairs_encode)."""

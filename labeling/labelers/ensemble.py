@@ -17,7 +17,7 @@ import numpy as np
 from ..grades import GRADES
 from ..models import Labeler
 from . import backend_for
-from .base import Label, LabelerBackend, PairInput
+from .base import Label, LabelerBackend, PairInput, PairsSetAside, SetAside, labels_or_set_aside
 
 COMBINE = ("mean", "majority", "expected")
 TIES = ("lower", "higher")
@@ -52,8 +52,20 @@ class EnsembleBackend:
                    combine=labeler.params.get("combine", "mean"), tie=labeler.params.get("tie", "lower"))
 
     def label(self, pairs: Sequence[PairInput]) -> list[Label]:
-        per_member = [backend.label(pairs) for backend in self.members.values()]
-        return [self._combined(list(labels)) for labels in zip(*per_member, strict=True)]
+        """A pair any member set aside is set aside (its reason named after the member)."""
+        per_member: list[list[Label | SetAside]] = []
+        for name, backend in self.members.items():
+            try:
+                per_member.append(list(backend.label(pairs)))
+            except PairsSetAside as partial:
+                per_member.append([label if label is not None else
+                                   SetAside(partial.set_aside[i].reason, f"{name}: {partial.set_aside[i].detail}")
+                                   for i, label in enumerate(partial.labels)])
+        results: list[Label | SetAside] = []
+        for labels in zip(*per_member, strict=True):
+            aside = next((r for r in labels if isinstance(r, SetAside)), None)
+            results.append(aside or self._combined([r for r in labels if isinstance(r, Label)]))
+        return labels_or_set_aside(results)
 
     def _combined(self, labels: list[Label]) -> Label:
         distribution = np.mean([label.distribution for label in labels], axis=0)

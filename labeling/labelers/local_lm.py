@@ -12,7 +12,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..model_registry import model_path
 from ..prompts import prompt_load
-from .base import Label, PairInput, device_resolve, label_from_distribution, sdpa_without_cudnn
+from .base import Label, PairInput, backend_params, device_resolve, label_from_distribution, sdpa_without_cudnn
 from .prompting import GRADE_PROMPT, chat_text, first_line, grade_messages, grade_token_ids
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -79,7 +79,7 @@ class LocalLMBackend:
     @classmethod
     def from_labeler(cls, labeler) -> "LocalLMBackend":
         """From a Labeler row: model_ref names the model, params hold the keyword arguments."""
-        return cls(labeler.model_ref, **labeler.params)
+        return cls(labeler.model_ref, **backend_params(labeler.params))
 
     def prompt_text(self, pair: PairInput) -> str:
         """The exact text the model continues for a pair (ends with the assistant prefix)."""

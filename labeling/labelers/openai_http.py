@@ -13,22 +13,30 @@ here instead (needs `tokenizer`), for servers without continuation.
 
 Without logprobs (the server offers none, or `logprobs=False`) the reply's final-score line is
 parsed and the label is one-hot.
+
+A pair whose reply gives no grade, or refuses, is asked once more with a repair prompt; if that
+fails too, or a content filter blocks it, or the server still times out or errs after the
+retries, the pair is set aside with its reason (base.PairsSetAside) and the others keep their
+labels. A request the server rejects (another 4xx: a wrong model id, a bad key) fails the
+batch: every pair would fail alike.
 """
 
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 
 from ..prompts import prompt_load
-from .base import Label, PairInput, label_from_distribution, one_hot
+from .base import Label, PairInput, SetAside, backend_params, label_from_distribution, labels_or_set_aside, one_hot
 from .prompting import (
     GRADE_PROMPT,
-    UnparseableReply,
+    REPAIR_MESSAGE,
     chat_text,
     first_line,
     grade_messages,
@@ -41,9 +49,24 @@ Position = tuple[str, list[tuple[str, float]]]  # the token written, and the top
 
 
 class OpenAIError(RuntimeError):
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, *, content_filter: bool = False):
         super().__init__(message)
         self.status = status
+        self.content_filter = content_filter
+
+
+# A reply that declines to grade, as chat models word it.
+_REFUSAL = re.compile(r"\b(I can ?not|I can't|I cannot|I'm (?:sorry|unable|not able)|I am (?:sorry|unable|not able)"
+                      r"|I won't|I will not|as an AI)\b", re.I)
+
+
+@dataclass
+class _Ungraded:
+    """A reply with no grade: why, its text, what it cost."""
+
+    reason: str
+    text: str
+    cost: dict
 
 
 class OpenAIBackend:
@@ -104,7 +127,7 @@ class OpenAIBackend:
     def from_labeler(cls, labeler) -> "OpenAIBackend":
         """From a Labeler row: model_ref is the endpoint's model id, params hold base_url and the
         other keyword arguments."""
-        return cls(labeler.model_ref, **labeler.params)
+        return cls(labeler.model_ref, **backend_params(labeler.params))
 
     def close(self) -> None:
         self.client.close()
@@ -112,11 +135,12 @@ class OpenAIBackend:
     def label(self, pairs: Sequence[PairInput]) -> list[Label]:
         started = time.perf_counter()
         with ThreadPoolExecutor(self.max_concurrency) as pool:
-            labels = list(pool.map(self._label_one, pairs))
+            results = list(pool.map(self._label_or_set_aside, pairs))
         share = (time.perf_counter() - started) * 1000 / max(len(pairs), 1)
-        for label in labels:
-            label.latency_ms = share
-        return labels
+        for result in results:
+            if isinstance(result, Label):
+                result.latency_ms = share
+        return labels_or_set_aside(results)
 
     def generate(
         self,
@@ -154,8 +178,31 @@ class OpenAIBackend:
             return {"messages": messages[:-1], **sampling}
         return {"messages": messages, "continue_final_message": True, "add_generation_prompt": False, **sampling}
 
-    def _label_one(self, pair: PairInput) -> Label:
+    def _label_or_set_aside(self, pair: PairInput) -> Label | SetAside:
         messages = grade_messages(pair, prompt=self.prompt, **self.budget)
+        try:
+            first = self._grade(messages)
+            if isinstance(first, Label):
+                return first
+            if first.reason == "content_filter":  # the same prompt would be blocked again
+                return SetAside(first.reason, _clip(first.text))
+            repaired = self._grade(_repair_messages(messages, first.text, continued=self.continue_prefix))
+        except OpenAIError as exc:
+            if exc.content_filter:
+                return SetAside("content_filter", _clip(str(exc)))
+            if exc.status is None or exc.status == 408:  # the retries are spent
+                return SetAside("timeout", _clip(str(exc)))
+            if exc.status == 429 or exc.status >= 500:
+                return SetAside("server_error", _clip(str(exc)))
+            raise
+        if isinstance(repaired, _Ungraded):
+            return SetAside(repaired.reason, _clip(f"reply {first.text!r}; after a repair prompt {repaired.text!r}"))
+        repaired.tokens_in += first.cost["tokens_in"]
+        repaired.tokens_out += first.cost["tokens_out"]
+        repaired.extra["repaired_from"] = first.text
+        return repaired
+
+    def _grade(self, messages: list[dict]) -> Label | _Ungraded:
         sampling = {"max_tokens": self.max_tokens, "temperature": 0}
         if self.api == "completions":
             body = {"prompt": chat_text(self.tokenizer, messages), **sampling}
@@ -171,13 +218,19 @@ class OpenAIBackend:
             text, positions = _chat_reply(reply)
         usage = reply.get("usage") or {}
         cost = {"tokens_in": usage.get("prompt_tokens", 0), "tokens_out": usage.get("completion_tokens", 0)}
+        choice = (reply.get("choices") or [{}])[0]
+        if choice.get("finish_reason") == "content_filter":
+            return _Ungraded("content_filter", text or "blocked by the content filter", cost)
         probs = _grade_probs(positions, continued=self.continue_prefix) if self.logprobs else None
         if probs is not None:
             return label_from_distribution(probs, extra={"source": "logprobs"}, **cost)
         grade = parse_grade(text)
-        if grade is None:
-            raise UnparseableReply(f"no grade in the reply {text!r} (query {pair.query!r})")
-        return one_hot(grade, extra={"source": "reply", "reply": text}, **cost)
+        if grade is not None:
+            return one_hot(grade, extra={"source": "reply", "reply": text}, **cost)
+        refusal = (choice.get("message") or {}).get("refusal")
+        if refusal or _REFUSAL.search(text):
+            return _Ungraded("refusal", refusal or text, cost)
+        return _Ungraded("unparseable", text, cost)
 
     def _post(self, path: str, body: dict) -> dict:
         """POST with retries: 408, 429, 5xx, timeouts and dropped connections are retried with
@@ -195,7 +248,9 @@ class OpenAIBackend:
                 if response.is_success:
                     return response.json()
                 status = response.status_code
-                error = OpenAIError(f"{path}: HTTP {status}: {_error_message(response)}", status)
+                message = _error_message(response)
+                error = OpenAIError(f"{path}: HTTP {status}: {message}", status,
+                                    content_filter=status == 400 and _CONTENT_FILTER.search(message) is not None)
                 if status not in (408, 429) and status < 500:
                     raise error
                 delay = _retry_after(response)
@@ -206,6 +261,22 @@ class OpenAIBackend:
                 delay = ceiling / 2 + random.uniform(0, ceiling / 2)
             time.sleep(min(self.max_backoff_s, delay))
             attempt += 1
+
+
+# How hosted APIs word a prompt their content filter blocked (HTTP 400).
+_CONTENT_FILTER = re.compile(r"content[ _]?(?:filter|management policy|policy)", re.I)
+
+
+def _repair_messages(messages: list[dict], reply: str, *, continued: bool) -> list[dict]:
+    """The grade prompt, the reply that gave no grade, and a request for the grade alone."""
+    head, prefix = messages[:-1], messages[-1]["content"]
+    said = (prefix + reply) if continued else reply
+    return [*head, {"role": "assistant", "content": said}, {"role": "user", "content": REPAIR_MESSAGE},
+            {"role": "assistant", "content": prefix}]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def _chat_reply(reply: dict) -> tuple[str, list[Position]]:
@@ -243,8 +314,10 @@ def _grade_probs(positions: list[Position], *, continued: bool) -> list[float] |
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        return response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
+        error = response.json()["error"]
+        code = error.get("code")
+        return f"{error['message']}" + (f" ({code})" if isinstance(code, str) and code not in error["message"] else "")
+    except (ValueError, KeyError, TypeError, AttributeError):
         return response.text[:500]
 
 

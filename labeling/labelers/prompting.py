@@ -15,6 +15,8 @@ from .base import PairInput
 
 GRADE_PROMPT = "grade-v1"
 QUERY_PROMPT = "generate-query-v1"
+# Sent once after a reply that gave no grade, before the pair is set aside (openai_http).
+REPAIR_MESSAGE = "Your reply gave no grade. Reply with the grade only: a single digit, 0, 1, 2 or 3."
 
 
 class UnparseableReply(ValueError):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from ..model_registry import model_path
 from ..prompts import prompt_load
-from .base import Label, PairInput, label_from_distribution
-from .prompting import GRADE_PROMPT, UnparseableReply, chat_text, first_line, grade_messages, grade_token_ids
+from .base import Label, PairInput, SetAside, backend_params, label_from_distribution, labels_or_set_aside
+from .prompting import GRADE_PROMPT, chat_text, first_line, grade_messages, grade_token_ids
 
 
 class VLLMBackend:
@@ -49,7 +49,7 @@ class VLLMBackend:
 
     @classmethod
     def from_labeler(cls, labeler) -> "VLLMBackend":
-        return cls(labeler.model_ref, **labeler.params)
+        return cls(labeler.model_ref, **backend_params(labeler.params))
 
     def prompt_text(self, pair: PairInput) -> str:
         return chat_text(self.tokenizer, grade_messages(pair, prompt=self.prompt, **self.budget))
@@ -61,12 +61,13 @@ class VLLMBackend:
         params = self._sampling(max_tokens=1, logprobs=self.top_logprobs, temperature=0)
         outputs = self.llm.generate([self._tokens(self.prompt_text(p)) for p in pairs], params, use_tqdm=False)
         share = (time.perf_counter() - started) * 1000 / len(pairs)
-        labels = []
-        for pair, output in zip(pairs, outputs, strict=True):
+        labels: list[Label | SetAside] = []
+        for output in outputs:
             top = output.outputs[0].logprobs[0]  # token id -> Logprob, the first generated position
             probs = [sum(math.exp(top[i].logprob) for i in ids if i in top) for ids in self.grade_ids]
             if not any(probs):
-                raise UnparseableReply(f"no grade token among the top {self.top_logprobs} (query {pair.query!r})")
+                labels.append(SetAside("unparseable", f"no grade token among the top {self.top_logprobs}"))
+                continue
             labels.append(
                 label_from_distribution(
                     probs,
@@ -76,7 +77,7 @@ class VLLMBackend:
                     extra={"grade_mass": round(sum(probs), 6)},
                 )
             )
-        return labels
+        return labels_or_set_aside(labels)
 
     def generate(
         self,

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from django.conf import settings
 
+from labeling.labelers.base import PairsSetAside
 from labeling.labelers.openai_http import OpenAIBackend, OpenAIError
-from labeling.labelers.prompting import UnparseableReply, continued_messages
+from labeling.labelers.prompting import continued_messages
 from labeling.prompts import prompt_load
 
 from .conftest import SMOLLM2, assert_valid_labels
@@ -148,9 +149,9 @@ def test_retries_a_timeout(dl19_sample_pairs):
 
 
 def test_gives_up_after_max_retries_and_never_retries_a_bad_request(dl19_sample_pairs):
-    with (
+    with (  # the retries spent, the pair is set aside (tests/labeling/test_set_aside.py)
         scripted(lambda n, body: (503, {"error": {"message": "down"}}, {}, 0)) as server,
-        pytest.raises(OpenAIError, match="503: down"),
+        pytest.raises(PairsSetAside, match="server_error: chat/completions: HTTP 503: down"),
     ):
         backend_for(server, max_retries=2).label(dl19_sample_pairs[:1])
     assert len(server.requests) == 3
@@ -193,13 +194,14 @@ def test_reads_the_grade_where_the_reply_writes_it(dl19_sample_pairs):
     assert label.grade == 3 and label.distribution[2] == pytest.approx(0.2315, abs=1e-3)
 
 
-def test_an_unparseable_reply_fails_loudly(dl19_sample_pairs):
-    reply = chat_reply("I cannot judge this.")
+def test_an_unparseable_reply_is_never_stored_as_a_grade(dl19_sample_pairs):
+    reply = chat_reply("It depends.")
     with (
         scripted(lambda n, body: (200, reply, {}, 0)) as server,
-        pytest.raises(UnparseableReply, match="cannot judge"),
+        pytest.raises(PairsSetAside, match=r"unparseable: reply 'It depends\.'; after a repair prompt 'It depends\.'"),
     ):
         backend_for(server, continue_prefix=False).label(dl19_sample_pairs[:1])
+    assert len(server.requests) == 2  # the reply, then one repair prompt
 
 
 def test_concurrency_is_bounded_and_order_kept(dl19_sample_pairs):

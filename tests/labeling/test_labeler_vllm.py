@@ -1,5 +1,8 @@
-"""The vLLM engine labeler on a GPU worker: the same 50 DL19 pairs, the same grades as the local LM.
-Skipped where vllm is not installed (it is only in requirements-gpu.txt)."""
+"""The vLLM engine labeler: the same 50 DL19 pairs, the same grades as the local LM. On a GPU
+worker (requirements-gpu.txt) or on CPU with vLLM's CPU build (`./assessor test-vllm`'s
+environment, requirements-vllm.txt). Skipped where vllm is not installed."""
+
+import importlib
 
 import numpy as np
 import pytest
@@ -12,9 +15,12 @@ from .conftest import SMOLLM2, assert_valid_labels
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (GPU workers: pip install -r requirements-gpu.txt)")
 torch = pytest.importorskip("torch")
 
+CPU_BUILD = importlib.import_module("vllm.platforms").current_platform.is_cpu()
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="the vLLM engine needs a CUDA GPU"),
+    pytest.mark.vllm,
+    pytest.mark.skipif(not (torch.cuda.is_available() or CPU_BUILD), reason="vllm here needs a CUDA GPU"),
 ]
 
 

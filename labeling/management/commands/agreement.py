@@ -19,9 +19,10 @@ class Command(BaseCommand):
         reference.add_argument("--annotator")
         reference.add_argument("--against-labeler", help="Compare with another labeler instead of a person.")
         parser.add_argument("--queries", help="Only these query ids (a file, one per line).")
+        parser.add_argument("--prompt-version", help="Only the labeler's labels made with this prompt version.")
         parser.add_argument("--json", help="Write every figure to this file.")
 
-    def handle(self, *, labeler, annotator, against_labeler, queries, **options):
+    def handle(self, *, labeler, annotator, against_labeler, queries, prompt_version, **options):
         out = options["json"]  # the option's name shadows the module
         try:
             report = agreement_compute(
@@ -29,6 +30,7 @@ class Command(BaseCommand):
                 annotator=annotator_get(username=annotator) if annotator else None,
                 reference_labeler=labeler_get(name=against_labeler) if against_labeler else None,
                 scope=pair_scope(queries=queries)[0] if queries else None,
+                prompt_version=prompt_version,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

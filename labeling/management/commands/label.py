@@ -5,6 +5,7 @@ from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.management.scope import pair_scope
 from labeling.models import LabelingJob
+from labeling.selectors import set_aside_reasons
 from labeling.workers import job_unsent
 
 
@@ -44,4 +45,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"\nLabeling job {job.id} {job.status}: {job.done} pairs newly labeled of {job.total}, {rate}, "
             f"{job.tokens_in} tokens in, {job.tokens_out} out, cost ≈ {job.cost:.4f}"
+            + (f"; {job.set_aside} set aside ({', '.join(f'{r} {n}' for r, n in set_aside_reasons(job=job).items())})"
+               if job.set_aside else "")
         )
