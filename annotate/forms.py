@@ -4,7 +4,7 @@ from labeling.grades import Grade
 from labeling.models import Judgment
 
 from .models import ReviewDecision
-from .review import ANY, CONSENSUS
+from .review import ANY, CONSENSUS, PEOPLE, SPREADS
 
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
 ID_MAX = 2**63 - 1  # the largest id a database row can have (a bigint): a larger one is a bad request
@@ -55,7 +55,9 @@ class ReviewFilterForm(forms.Form):
 
     labeler = forms.CharField(required=False)
     mode = forms.ChoiceField(choices=[(CONSENSUS, "differs from the people's median"),
-                                      (ANY, "differs from any annotator")], required=False)
+                                      (ANY, "differs from any annotator"),
+                                      (PEOPLE, "annotators disagree among themselves")], required=False)
+    spread = forms.ChoiceField(choices=[(s, s) for s in SPREADS], required=False)
     query = forms.CharField(required=False, max_length=200)
     grade = forms.TypedChoiceField(choices=[("", "any"), *Grade.choices], coerce=int, required=False,
                                    empty_value=None)

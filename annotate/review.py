@@ -1,4 +1,5 @@
-"""Reads for the review: the disagreement queue of a benchmark and a model (labeler), one
+"""Reads for the review: the disagreement queue of a benchmark and a model (labeler), the
+people-vs-people queue (annotators who disagree among themselves, no model needed), one
 pair's evidence, and annotators' accuracy against the adjudicated grades.
 
 The queue is computed per request from the benchmark's judgments and the labeler's labels
@@ -22,20 +23,33 @@ from .selectors import AnnotatorAccuracy, annotator_accuracies, human_grade
 
 CONSENSUS, ANY = "consensus", "any"  # the model disagrees with the people's median, or with anyone
 MODES = (CONSENSUS, ANY)
+PEOPLE = "people"  # annotators disagree among themselves, by SPREADS (no model involved)
+QUEUES = (*MODES, PEOPLE)
+NO_MAJORITY = "no_majority"
+SPREADS = ("1", "2", "3", NO_MAJORITY)  # grades at least N apart, or no grade given by more than half
+DEFAULT_SPREAD = "2"
 
 
 @dataclass(frozen=True)
 class Disagreement:
     pair_id: int
     human_grade: int  # the people's grade (annotate.selectors.human_grade)
-    model_grade: int
-    expected_grade: float
+    model_grade: int | None  # None in the people's queue
+    expected_grade: float | None
     confidence: float  # the model's probability of its own grade (1 without a distribution)
     grades: tuple[tuple[int, int], ...]  # (annotator id, grade) of every judgment
 
     @property
+    def spread(self) -> int:
+        values = [g for _, g in self.grades]
+        return max(values) - min(values)
+
+    @property
     def priority(self) -> float:
-        """A confident model far from the people first: |expected - median| x confidence."""
+        """A confident model far from the people first: |expected - median| x confidence; in the
+        people's queue, the widest spread first."""
+        if self.expected_grade is None:
+            return float(self.spread)
         return abs(self.expected_grade - self.human_grade) * self.confidence
 
 
@@ -94,6 +108,45 @@ def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENS
     return found
 
 
+def _spread_matches(grades: list[int], spread: str) -> bool:
+    if spread == NO_MAJORITY:
+        return max(grades.count(g) for g in set(grades)) * 2 <= len(grades)
+    return max(grades) - min(grades) >= int(spread)
+
+
+def people_disagreements(*, benchmark: Benchmark, spread: str = DEFAULT_SPREAD, query: str = "",
+                         grade: int | None = None, annotator=None, exclude: frozenset[int] = frozenset()
+                         ) -> list[Disagreement]:
+    """Pairs not yet decided whose annotators disagree among themselves: grades at least
+    `spread` apart ("1".."3"), or no grade given by more than half of them ("no_majority").
+    Needs two judgments or more; no model is read. Widest spread first. Filters as in
+    `disagreements` (`grade`: the people's median); judgments of `exclude` (annotator ids,
+    the gated ones when the benchmark leaves them out) do not count."""
+    if spread not in SPREADS:
+        raise ValueError(f"spread is one of {SPREADS}, not {spread!r}")
+    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
+    if query:
+        pairs = pairs.filter(Q(query__external_id=query) | Q(query__text__icontains=query))
+    if annotator is not None:
+        pairs = pairs.filter(judgments__annotator=annotator)
+    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude)
+                 .order_by("pair_id", "annotator_id")
+                 .values_list("pair_id", "annotator_id", "grade").iterator(chunk_size=CHUNK_SIZE))
+    found = []
+    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
+        grades = tuple((a, g) for _, a, g in rows)
+        values = [g for _, g in grades]
+        if len(values) < 2 or not _spread_matches(values, spread):
+            continue
+        human = human_grade(values)
+        if grade is not None and human != grade:
+            continue
+        found.append(Disagreement(pair_id=pair_id, human_grade=human, model_grade=None, expected_grade=None,
+                                  confidence=1.0, grades=grades))
+    found.sort(key=lambda d: (-d.priority, d.pair_id))
+    return found
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What the reviewer sees of one pair."""
@@ -104,16 +157,17 @@ class Evidence:
     teachers: list[ModelLabel]  # every teacher's label of the pair
 
 
-def pair_evidence(*, pair_id: int, labeler: Labeler) -> Evidence:
+def pair_evidence(*, pair_id: int, labeler: Labeler | None) -> Evidence:
     pair = Pair.objects.select_related("query", "document").get(pk=pair_id)
+    reviewed = Q(labeler=labeler) if labeler is not None else Q(pk__in=[])
     labels = list(ModelLabel.objects.filter(pair=pair)
-                  .filter(Q(labeler=labeler) | Q(labeler__role=Labeler.Role.TEACHER))
+                  .filter(reviewed | Q(labeler__role=Labeler.Role.TEACHER))
                   .select_related("labeler").order_by("labeler__name"))
     return Evidence(
         pair=pair,
         judgments=list(Judgment.objects.filter(pair=pair).select_related("annotator").order_by("created_at", "id")),
-        model=next((label for label in labels if label.labeler_id == labeler.pk), None),
-        teachers=[label for label in labels if label.labeler_id != labeler.pk],
+        model=next((label for label in labels if labeler and label.labeler_id == labeler.pk), None),
+        teachers=[label for label in labels if not labeler or label.labeler_id != labeler.pk],
     )
 
 

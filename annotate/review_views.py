@@ -15,11 +15,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .forms import DecisionForm, ReviewFilterForm, id_errors
 from .models import Benchmark
-from .review import CONSENSUS, disagreements, pair_evidence, review_counts, review_labelers, review_log
+from .review import (
+    CONSENSUS,
+    DEFAULT_SPREAD,
+    PEOPLE,
+    disagreements,
+    pair_evidence,
+    people_disagreements,
+    review_counts,
+    review_labelers,
+    review_log,
+)
 from .services.review import ReviewError, adjudication_decide, adjudication_undo
 from .views import GRADES, bad_request, benchmark_or_404
 
-FILTERS = ("labeler", "mode", "query", "grade", "model_grade", "annotator")
+FILTERS = ("labeler", "mode", "spread", "query", "grade", "model_grade", "annotator")
 RECENT = 5
 
 
@@ -39,8 +49,12 @@ def _choices(request, benchmark: Benchmark) -> dict:
                       .distinct().order_by("username"))
     annotator = next((a for a in annotators if a.username == data["annotator"]), None)
     kept = {name: data[name] for name in FILTERS if data[name] not in (None, "")}
+    # Without a model on the benchmark, the people's own disagreements are the queue.
+    mode = data["mode"] or (CONSENSUS if labeler else PEOPLE)
     return {"data": data, "labelers": labelers, "labeler": labeler, "annotators": annotators, "annotator": annotator,
-            "mode": data["mode"] or CONSENSUS, "query_string": urlencode(kept)}
+            "mode": mode, "spread": data["spread"] or DEFAULT_SPREAD, "query_string": urlencode(kept),
+            # The model whose grades are reviewed: none in the people's queue (nor in its log entries).
+            "reviewed": labeler if mode != PEOPLE else None}
 
 
 def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
@@ -50,9 +64,12 @@ def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
 
 
 def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None = None) -> dict:
-    data, labeler = choices["data"], choices["labeler"]
+    data, labeler = choices["data"], choices["reviewed"]
     queue = []
-    if labeler is not None:
+    if choices["mode"] == PEOPLE:
+        queue = people_disagreements(benchmark=benchmark, spread=choices["spread"], query=data["query"] or "",
+                                     grade=data["grade"], annotator=choices["annotator"])
+    elif labeler is not None:
         queue = disagreements(benchmark=benchmark, labeler=labeler, mode=choices["mode"], query=data["query"] or "",
                               grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"])
     focus = focus or data["pair"]
@@ -96,7 +113,7 @@ def review(request, name: str):
     try:
         decision = adjudication_decide(
             benchmark=benchmark, pair_id=data["pair"], reviewer=request.user, action=data["action"],
-            labeler=choices["labeler"], grade=data["grade"], comment=data["comment"],
+            labeler=choices["reviewed"], grade=data["grade"], comment=data["comment"],
         )
     except ReviewError as exc:
         messages.warning(request, str(exc))
