@@ -177,11 +177,28 @@ class Lease(models.Model):
 
 
 class Skip(models.Model):
-    """An annotator passed on an item; it comes back to them only when nothing else is left."""
+    """An annotator passed on an item; it comes back to them only when nothing else is left.
+
+    With a `reason`, they cannot judge it ("can't judge": a broken document, a language they do
+    not read, expertise they lack): it never comes back to them, is counted apart from skips and
+    goes to the reviewers' "can't judge" queue (annotate.review)."""
+
+    class Reason(models.TextChoices):
+        BROKEN = "broken", "Broken document"
+        LANGUAGE = "language", "Unknown language"
+        EXPERTISE = "expertise", "Needs expertise"
+        OTHER = "other", "Other"
 
     item = models.ForeignKey(BenchmarkItem, on_delete=models.CASCADE, related_name="skips", db_index=False)
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
     created_at = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True,
+                              help_text="Set: the annotator cannot judge the pair (blank: a plain skip).")
+    note = models.TextField(blank=True)
+
+    @property
+    def cant_judge(self) -> bool:
+        return bool(self.reason)
 
     class Meta:
         constraints = [
@@ -268,11 +285,15 @@ class ReviewDecision(models.Model):
 
     @property
     def before_label(self) -> str:
-        return "ambiguous" if self.before_ambiguous else str(self.before_grade)
+        return _grade_label(self.before_grade, self.before_ambiguous)
 
     @property
     def after_label(self) -> str:
-        return "ambiguous" if self.after_ambiguous else str(self.after_grade)
+        return _grade_label(self.after_grade, self.after_ambiguous)
+
+
+def _grade_label(grade: int | None, ambiguous: bool) -> str:
+    return "ambiguous" if ambiguous else "—" if grade is None else str(grade)
 
 
 class Adjudication(models.Model):

@@ -18,13 +18,14 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from labeling.exports import CHUNK_SIZE
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
 
-from .models import Adjudication, Benchmark, ReviewDecision
+from .models import Adjudication, Benchmark, ReviewDecision, Skip
 from .selectors import AnnotatorAccuracy, annotator_accuracies, human_grade
 
 CONSENSUS, ANY = "consensus", "any"  # the model disagrees with the people's median, or with anyone
 MODES = (CONSENSUS, ANY)
 PEOPLE = "people"  # annotators disagree among themselves, by SPREADS (no model involved)
-QUEUES = (*MODES, PEOPLE)
+CANT_JUDGE = "cant_judge"  # pairs an annotator said they cannot judge
+QUEUES = (*MODES, PEOPLE, CANT_JUDGE)
 NO_MAJORITY = "no_majority"
 SPREADS = ("1", "2", "3", NO_MAJORITY)  # grades at least N apart, or no grade given by more than half
 DEFAULT_SPREAD = "2"
@@ -33,23 +34,25 @@ DEFAULT_SPREAD = "2"
 @dataclass(frozen=True)
 class Disagreement:
     pair_id: int
-    human_grade: int  # the people's grade (annotate.selectors.human_grade)
-    model_grade: int | None  # None in the people's queue
+    human_grade: int | None  # the people's grade (annotate.selectors.human_grade); None: nobody graded it
+    model_grade: int | None  # None in the people's queues
     expected_grade: float | None
     confidence: float  # the model's probability of its own grade (1 without a distribution)
     grades: tuple[tuple[int, int], ...]  # (annotator id, grade) of every judgment
 
+    cant_judge: int = 0  # annotators who said they cannot judge it
+
     @property
     def spread(self) -> int:
         values = [g for _, g in self.grades]
-        return max(values) - min(values)
+        return max(values) - min(values) if values else 0
 
     @property
     def priority(self) -> float:
         """A confident model far from the people first: |expected - median| x confidence; in the
         people's queue, the widest spread first."""
-        if self.expected_grade is None:
-            return float(self.spread)
+        if self.expected_grade is None or self.human_grade is None:
+            return float(self.spread + self.cant_judge)
         return abs(self.expected_grade - self.human_grade) * self.confidence
 
 
@@ -147,6 +150,27 @@ def people_disagreements(*, benchmark: Benchmark, spread: str = DEFAULT_SPREAD, 
     return found
 
 
+def cant_judge_pairs(*, benchmark: Benchmark, query: str = "", exclude: frozenset[int] = frozenset()
+                     ) -> list[Disagreement]:
+    """Pairs not yet decided that an annotator said they cannot judge (Skip with a reason):
+    for a reviewer to grade, or flag ambiguous. Those most annotators gave up on first."""
+    skips = Skip.objects.filter(item__benchmark=benchmark).exclude(reason="").exclude(
+        item__pair__adjudications__benchmark=benchmark)
+    if query:
+        skips = skips.filter(Q(item__pair__query__external_id=query) | Q(item__pair__query__text__icontains=query))
+    counts = dict(skips.values_list("item__pair_id").annotate(n=Count("pk")).order_by())
+    judgments = (Judgment.objects.filter(pair_id__in=list(counts)).exclude(annotator_id__in=exclude)
+                 .order_by("pair_id", "annotator_id").values_list("pair_id", "annotator_id", "grade"))
+    grades = {pair_id: tuple((a, g) for _, a, g in rows) for pair_id, rows in groupby(judgments, key=itemgetter(0))}
+    found = []
+    for pair_id, n in counts.items():
+        given = grades.get(pair_id, ())
+        found.append(Disagreement(pair_id=pair_id, human_grade=human_grade([g for _, g in given]) if given else None,
+                                  model_grade=None, expected_grade=None, confidence=1.0, grades=given, cant_judge=n))
+    found.sort(key=lambda d: (-d.cant_judge, d.pair_id))
+    return found
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What the reviewer sees of one pair."""
@@ -155,6 +179,7 @@ class Evidence:
     judgments: list[Judgment]  # with annotator, seconds and comment
     model: ModelLabel | None  # the reviewed labeler's label
     teachers: list[ModelLabel]  # every teacher's label of the pair
+    cant_judge: list[Skip]  # who said they cannot judge it, why
 
 
 def pair_evidence(*, pair_id: int, labeler: Labeler | None) -> Evidence:
@@ -168,6 +193,8 @@ def pair_evidence(*, pair_id: int, labeler: Labeler | None) -> Evidence:
         judgments=list(Judgment.objects.filter(pair=pair).select_related("annotator").order_by("created_at", "id")),
         model=next((label for label in labels if labeler and label.labeler_id == labeler.pk), None),
         teachers=[label for label in labels if not labeler or label.labeler_id != labeler.pk],
+        cant_judge=list(Skip.objects.filter(item__pair=pair).exclude(reason="").select_related("annotator")
+                        .order_by("created_at", "id")),
     )
 
 

@@ -16,9 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .forms import DecisionForm, ReviewFilterForm, id_errors
 from .models import Benchmark
 from .review import (
+    CANT_JUDGE,
     CONSENSUS,
     DEFAULT_SPREAD,
     PEOPLE,
+    cant_judge_pairs,
     disagreements,
     pair_evidence,
     people_disagreements,
@@ -54,7 +56,7 @@ def _choices(request, benchmark: Benchmark) -> dict:
     return {"data": data, "labelers": labelers, "labeler": labeler, "annotators": annotators, "annotator": annotator,
             "mode": mode, "spread": data["spread"] or DEFAULT_SPREAD, "query_string": urlencode(kept),
             # The model whose grades are reviewed: none in the people's queue (nor in its log entries).
-            "reviewed": labeler if mode != PEOPLE else None}
+            "reviewed": labeler if mode not in (PEOPLE, CANT_JUDGE) else None}
 
 
 def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
@@ -69,6 +71,8 @@ def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None 
     if choices["mode"] == PEOPLE:
         queue = people_disagreements(benchmark=benchmark, spread=choices["spread"], query=data["query"] or "",
                                      grade=data["grade"], annotator=choices["annotator"])
+    elif choices["mode"] == CANT_JUDGE:
+        queue = cant_judge_pairs(benchmark=benchmark, query=data["query"] or "")
     elif labeler is not None:
         queue = disagreements(benchmark=benchmark, labeler=labeler, mode=choices["mode"], query=data["query"] or "",
                               grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"])

@@ -9,11 +9,11 @@ from statistics import median_low
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, Substr
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
-from labeling.models import Corpus, Judgment
+from labeling.models import Corpus, Judgment, Pair
 
 from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
@@ -56,13 +56,21 @@ def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[t
     "the human grade": exports, agreement and distillation all read it through the two
     selectors below."""
     adjudicated = benchmark_adjudications(benchmark=benchmark)
+    seen = set()
     for pair_id, qid, docid, grade, n in _human_medians(benchmark, chunk_size):
+        seen.add(pair_id)
         if pair_id in adjudicated:
             decided = adjudicated[pair_id]
             if decided is None:
                 continue
             grade = decided
         yield pair_id, qid, docid, grade, n
+    # A pair nobody could judge ("can't judge") that a reviewer graded: the reviewer's grade.
+    unjudged = [p for p, g in adjudicated.items() if g is not None and p not in seen]
+    rows = (Pair.objects.filter(pk__in=unjudged).order_by("query__external_id", "document__external_id")
+            .values_list("pk", "query__external_id", "document__external_id"))
+    for pair_id, qid, docid in rows:
+        yield pair_id, qid, docid, cast(int, adjudicated[pair_id]), 0
 
 
 def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
@@ -147,6 +155,9 @@ def queue_candidates_sql(*, benchmark: Benchmark, annotator_id: int, now: dateti
     item, judgment, skip, lease = (q(m._meta.db_table) for m in (BenchmarkItem, Judgment, Skip, Lease))
     # A concrete field always has a column (the stubs allow None for the others).
     columns = ", ".join(f"i.{q(cast(str, f.column))}" for f in BenchmarkItem._meta.concrete_fields)
+    # A skip with a reason ("can't judge") never comes back, not even when nothing else is left;
+    # (item, annotator) is unique, so the skipped scan needs only look at plain skips.
+    plain = f" AND s.{q('reason')} = ''" if skipped else ""
     excluded = f" AND i.{q('id')} NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
     sql = (
         f"SELECT {columns} FROM {item} i"
@@ -155,7 +166,7 @@ def queue_candidates_sql(*, benchmark: Benchmark, annotator_id: int, now: dateti
         f" AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.{q('pair_id')} = i.{q('pair_id')}"
         f" AND j.{q('annotator_id')} = %s)"
         f" AND {'' if skipped else 'NOT '}EXISTS (SELECT 1 FROM {skip} s WHERE s.{q('item_id')} = i.{q('id')}"
-        f" AND s.{q('annotator_id')} = %s)"
+        f" AND s.{q('annotator_id')} = %s{plain})"
         f" AND i.{q('judgment_count')} + (SELECT COUNT(*) FROM {lease} l WHERE l.{q('item_id')} = i.{q('id')}"
         f" AND l.{q('expires_at')} > %s AND l.{q('annotator_id')} <> %s) < %s"
         f"{excluded}"
@@ -183,7 +194,8 @@ def special_candidates(*, benchmark: Benchmark, annotator, kind: str) -> QuerySe
     grades each of them once, so they have no cap and need no lock. A skipped gold pair is not
     offered again; a skipped calibration pair comes back after the others (calibration is
     not optional)."""
-    items = BenchmarkItem.objects.filter(benchmark=benchmark).filter(~_judged_by(annotator))
+    cant_judge = Exists(Skip.objects.filter(item_id=OuterRef("pk"), annotator=annotator).exclude(reason=""))
+    items = BenchmarkItem.objects.filter(benchmark=benchmark).filter(~_judged_by(annotator), ~cant_judge)
     if kind == BenchmarkItem.Kind.CALIBRATION:
         return (items.filter(is_calibration=True).alias(skipped=_skipped_by(annotator))
                 .order_by("skipped", "position", "id"))
@@ -218,6 +230,7 @@ class Progress:
     mine_total: int  # pairs I could grade here
     done: int  # judgments toward the benchmark's required ones (regular items)
     total: int  # regular items x judgments required
+    cant_judge: int = 0  # pairs I said I cannot judge (counted apart from my judgments)
 
     @staticmethod
     def _percent(part: int, whole: int) -> int:
@@ -246,7 +259,20 @@ def progress_get(*, benchmark: Benchmark, annotator) -> Progress:
         mine_total=benchmark.regular_count + benchmark.gold_count + benchmark.calibration_count,
         done=min(done, total),
         total=total,
+        cant_judge=cant_judge_count(benchmark=benchmark, annotator=annotator),
     )
+
+
+def cant_judge_count(*, benchmark: Benchmark, annotator) -> int:
+    """Pairs of the benchmark `annotator` said they cannot judge (from their skips: a few)."""
+    return Skip.objects.filter(annotator=annotator, item__benchmark=benchmark).exclude(reason="").count()
+
+
+def cant_judge_reasons(*, benchmark: Benchmark) -> dict[str, int]:
+    """reason -> "can't judge" answers in the benchmark (for the dashboard)."""
+    rows = (Skip.objects.filter(item__benchmark=benchmark).exclude(reason="").values_list("reason")
+            .annotate(n=Count("pk")).order_by("reason"))
+    return dict(rows)
 
 
 # --- for the admin's dashboard ---------------------------------------------------------------

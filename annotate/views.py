@@ -15,7 +15,7 @@ from labeling.grades import DEFINITIONS, Grade
 
 from . import dashboard, services
 from .forms import GradeForm, LeaseForm, RegradeForm, id_errors
-from .models import Benchmark, BenchmarkItem
+from .models import Benchmark, BenchmarkItem, Skip
 from .selectors import (
     RECENT_EDITABLE,
     benchmark_visible_get,
@@ -27,6 +27,8 @@ from .selectors import (
 
 GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for g in Grade]
 GRADE_LABEL = {g.value: g.label for g in Grade}
+# "Can't judge" reasons with their keys (pressed once the panel is open).
+CANT_JUDGE_REASONS = [{"value": r.value, "label": r.label, "key": r.value[0]} for r in Skip.Reason]
 
 
 def benchmark_or_404(request, name: str, *, allowed: bool, refusal: str) -> Benchmark:
@@ -93,6 +95,7 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         "query": pair.query if pair else None,
         "document": pair.document if pair else None,
         "grades": GRADES,
+        "reasons": CANT_JUDGE_REASONS,
         "progress": progress,
         "recent": grades_recent(benchmark=benchmark, annotator=request.user),
         "recent_limit": RECENT_EDITABLE,
@@ -149,6 +152,10 @@ def grade(request, name: str):
     try:
         if data["action"] == "skip":
             services.pair_skip(benchmark=benchmark, annotator=request.user, item_id=data["item"])
+        elif data["action"] == "cant_judge":
+            services.pair_cant_judge(benchmark=benchmark, annotator=request.user, item_id=data["item"],
+                                     reason=data["reason"], note=data["comment"])
+            messages.info(request, "Noted: you cannot judge that pair. It goes to the reviewers and not back to you.")
         else:
             submitted = services.judgment_submit(
                 benchmark=benchmark, annotator=request.user, item_id=data["item"], grade=data["grade"],

@@ -25,6 +25,7 @@ from .queue import (
     lease_duration,
     lease_renew,
     membership_for,
+    pair_cant_judge,
     pair_next_for_annotator,
     pair_skip,
 )
@@ -34,5 +35,5 @@ __all__ = [
     "benchmark_counts_refresh", "benchmark_create", "benchmark_import", "benchmark_items_add",
     "benchmark_sample_stratified", "guidelines_accept", "judgment_regrade", "judgment_submit", "judgment_undo",
     "lease_duration", "lease_renew", "membership_add", "membership_for", "membership_remove",
-    "pair_next_for_annotator", "pair_skip", "pairs_by_query",
+    "pair_cant_judge", "pair_next_for_annotator", "pair_skip", "pairs_by_query",
 ]

@@ -315,6 +315,25 @@ def pair_skip(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | 
         Skip.objects.update_or_create(item=item, annotator=annotator, defaults={"created_at": _clock(now)})
 
 
+def pair_cant_judge(*, benchmark: Benchmark, annotator, item_id: int, reason: str, note: str = "",
+                    now: datetime | None = None) -> Skip:
+    """The annotator cannot judge a pair they hold a lease on (NotLeased otherwise), for
+    `reason` (Skip.Reason) with an optional note: the lease is released, the pair never comes
+    back to them, and it is counted apart and listed for reviewers. Others still grade it."""
+    if reason not in Skip.Reason.values:
+        raise QueueError("Say why you cannot judge this pair.")
+    with transaction.atomic():
+        item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
+        if item is None:
+            raise QueueError("That pair is not in this benchmark.")
+        if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
+            raise NotLeased(NOT_LEASED)
+        skip, _ = Skip.objects.update_or_create(
+            item=item, annotator=annotator,
+            defaults={"created_at": _clock(now), "reason": reason, "note": note.strip()})
+    return skip
+
+
 @dataclass(frozen=True)
 class Undone:
     item: BenchmarkItem

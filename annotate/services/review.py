@@ -61,8 +61,9 @@ def adjudication_decide(*, benchmark: Benchmark, pair_id: int, reviewer, action:
     with transaction.atomic():
         _lock(benchmark, pair_id)
         human = pair_human_grade(pair_id=pair_id)
-        if human is None:
-            raise ReviewError("Nobody graded that pair yet.")
+        if human is None and action in (Action.KEEP_HUMAN, Action.TAKE_MODEL):
+            # A pair nobody could judge may still get a reviewer's grade, or be flagged.
+            raise ReviewError("Nobody graded that pair yet: set a grade or flag it ambiguous.")
         label = ModelLabel.objects.filter(labeler=labeler, pair_id=pair_id).first() if labeler else None
         if action == Action.TAKE_MODEL and label is None:
             raise ReviewError("The model has no grade for that pair.")

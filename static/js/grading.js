@@ -1,5 +1,6 @@
 /* Keys for the grading and review pages (htmx swaps #pair; both pages also work without this).
-   A key clicks the #pair button with that data-key (grading: 0-3 grade, s skips, u undoes;
+   A key clicks the #pair button with that data-key (grading: 0-3 grade, s skips, u undoes,
+   c opens "can't judge" and its reasons' keys then count;
    review: h, m, 0-3, a decide, u undoes); ? toggles the help. No key fires while typing. */
 (function () {
   "use strict";
@@ -83,7 +84,11 @@
     if (dialog && dialog.open) return;
     var key = event.key.length === 1 ? event.key.toLowerCase() : "";
     if (!key) return;
-    var button = document.querySelector('#pair [data-key="' + key + '"]');
+    // A key inside a folded panel (the "can't judge" reasons) counts only once it is open.
+    var button = Array.prototype.find.call(document.querySelectorAll('#pair [data-key="' + key + '"]'), function (el) {
+      var panel = el.closest("details");
+      return !panel || panel.open || el.tagName === "SUMMARY";
+    });
     if (!button || button.disabled) return;
     event.preventDefault();
     if (busy) return; // the previous grade is on its way; never grade a pair twice by key repeat
