@@ -44,6 +44,21 @@ class Benchmark(CountersMixin, models.Model):
         help_text="Share of an annotator's pairs drawn from the gold pairs "
                   "(each annotator grades each gold pair once).",
     )
+    # The gold gate: below this accuracy on gold pairs (once they graded gold_min_items of them)
+    # an annotator gets no more regular pairs. None: no gate.
+    class GoldMeasure(models.TextChoices):
+        EXACT = "exact", "Exact grade"
+        WITHIN_ONE = "within_one", "Within one grade"
+
+    gold_min_accuracy = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Minimum share of gold pairs graded right (empty: no gate).")
+    gold_min_items = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="Gold pairs graded before the gate applies.")
+    gold_measure = models.CharField(max_length=20, choices=GoldMeasure.choices, default=GoldMeasure.EXACT,
+                                    help_text="What counts as right on a gold pair.")
+    exclude_gated = models.BooleanField(
+        default=False, help_text="Leave gated annotators' judgments out of the consensus and the agreement figures.")
     pairs = models.ManyToManyField(Pair, through="BenchmarkItem", related_name="benchmarks")
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="member_benchmarks", blank=True
@@ -68,6 +83,9 @@ class Benchmark(CountersMixin, models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1),
                                    name="benchmark_gold_rate_range"),
+            models.CheckConstraint(condition=Q(gold_min_accuracy__isnull=True)
+                                   | (Q(gold_min_accuracy__gte=0) & Q(gold_min_accuracy__lte=1)),
+                                   name="benchmark_gold_min_accuracy_range"),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +104,8 @@ class BenchmarkItem(CountersMixin, models.Model):
     gold_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
     # Calibration items: every annotator grades all of them, before any other pair.
     is_calibration = models.BooleanField(default=False)
+    # Why the gold grade is what it is: shown to the annotator after a calibration pair.
+    note = models.TextField(blank=True)
     position = models.PositiveIntegerField(default=0)
     # Judgments of the pair, kept in the transaction of each judgment and undo (and corrected
     # under the row lock whenever the queue leases the item): the queue's hint, never its proof.

@@ -69,13 +69,15 @@ def _confidence(distribution: list, grade: int) -> float:
 
 
 def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENSUS, query: str = "",
-                  grade: int | None = None, model_grade: int | None = None, annotator=None) -> list[Disagreement]:
+                  grade: int | None = None, model_grade: int | None = None, annotator=None,
+                  exclude: frozenset[int] = frozenset()) -> list[Disagreement]:
     """The pairs still to review, most telling first: judged pairs of the benchmark that no
     reviewer decided yet, where `labeler`'s grade differs from the people's median (mode
     "consensus") or from any one annotator's grade (mode "any"; with `annotator`, from theirs).
 
     Filters: `query` (its external id, or words of its text), `grade` (the people's median),
-    `model_grade`, and `annotator` (pairs they graded).
+    `model_grade`, and `annotator` (pairs they graded); judgments of `exclude` (annotator ids:
+    the gated ones, when the benchmark leaves them out) do not count.
     """
     if mode not in MODES:
         raise ValueError(f"mode is one of {MODES}, not {mode!r}")
@@ -88,7 +90,8 @@ def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENS
         pair_id: (g, e, d) for pair_id, g, e, d in ModelLabel.objects.filter(labeler=labeler, pair__in=pairs)
         .values_list("pair_id", "grade", "expected_grade", "distribution").iterator(chunk_size=CHUNK_SIZE)
     }
-    judgments = (Judgment.objects.filter(pair__in=pairs).order_by("pair_id", "annotator_id")
+    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude)
+                 .order_by("pair_id", "annotator_id")
                  .values_list("pair_id", "annotator_id", "grade").iterator(chunk_size=CHUNK_SIZE))
     found = []
     for pair_id, rows in groupby(judgments, key=itemgetter(0)):

@@ -28,6 +28,7 @@ from .review import (
     review_labelers,
     review_log,
 )
+from .selectors import benchmark_excluded_annotators
 from .services.review import ReviewError, adjudication_decide, adjudication_undo
 from .views import GRADES, bad_request, benchmark_or_404
 
@@ -67,15 +68,17 @@ def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
 
 def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None = None) -> dict:
     data, labeler = choices["data"], choices["reviewed"]
+    exclude = benchmark_excluded_annotators(benchmark=benchmark)
     queue = []
     if choices["mode"] == PEOPLE:
         queue = people_disagreements(benchmark=benchmark, spread=choices["spread"], query=data["query"] or "",
-                                     grade=data["grade"], annotator=choices["annotator"])
+                                     grade=data["grade"], annotator=choices["annotator"], exclude=exclude)
     elif choices["mode"] == CANT_JUDGE:
-        queue = cant_judge_pairs(benchmark=benchmark, query=data["query"] or "")
+        queue = cant_judge_pairs(benchmark=benchmark, query=data["query"] or "", exclude=exclude)
     elif labeler is not None:
         queue = disagreements(benchmark=benchmark, labeler=labeler, mode=choices["mode"], query=data["query"] or "",
-                              grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"])
+                              grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"],
+                              exclude=exclude)
     focus = focus or data["pair"]
     current = next((d for d in queue if d.pair_id == focus), queue[0] if queue else None)
     recent = list(review_log(benchmark=benchmark).filter(decided_by=request.user)[:RECENT])

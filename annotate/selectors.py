@@ -34,6 +34,7 @@ def _human_medians(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterat
     """
     judgments = (
         Judgment.objects.filter(pair__benchmark_items__benchmark=benchmark)
+        .exclude(annotator_id__in=benchmark_excluded_annotators(benchmark=benchmark))
         .order_by(*ORDER)
         .values_list("pair_id", "pair__query__external_id", "pair__document__external_id", "grade")
         .iterator(chunk_size=chunk_size)
@@ -308,9 +309,9 @@ def annotator_accuracies(rows: Iterable[tuple[int, str, int, int]]) -> dict[int,
             for a, (u, n, e, w) in tallies.items()}
 
 
-def gold_accuracy(*, benchmark: Benchmark) -> list[AnnotatorAccuracy]:
+def gold_accuracy(*, benchmark: Benchmark, annotator=None) -> list[AnnotatorAccuracy]:
     """Each annotator's accuracy on the benchmark's gold pairs (calibration pairs excluded),
-    by username. Reads only gold items' judgments: a small set."""
+    by username; only `annotator`'s, if given. Reads only gold items' judgments: a small set."""
     gold = BenchmarkItem.objects.filter(
         benchmark=benchmark, is_calibration=False, gold_grade__isnull=False, pair_id=OuterRef("pair_id")
     ).values("gold_grade")[:1]
@@ -323,5 +324,68 @@ def gold_accuracy(*, benchmark: Benchmark) -> list[AnnotatorAccuracy]:
         .annotate(gold=Subquery(gold))
         .values_list("annotator_id", "annotator__username", "grade", "gold")
     )
+    if annotator is not None:
+        rows = rows.filter(annotator=annotator)
     accuracies = annotator_accuracies(rows.iterator(chunk_size=CHUNK_SIZE))
     return sorted(accuracies.values(), key=lambda g: g.username)
+
+
+# --- the gold gate ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Gate:
+    """Why an annotator gets no more regular pairs: their gold accuracy is below the benchmark's
+    minimum, over at least its minimum number of gold pairs."""
+
+    annotator_id: int
+    username: str
+    graded: int
+    right: int  # gold pairs graded right, by the benchmark's measure
+    threshold: float
+    measure: str  # Benchmark.GoldMeasure
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.graded
+
+    @property
+    def reason(self) -> str:
+        how = "exactly right" if self.measure == Benchmark.GoldMeasure.EXACT else "right within one grade"
+        return (f"You graded {self.right} of {self.graded} gold pairs {how} ({self.accuracy:.0%}); this benchmark "
+                f"asks for at least {self.threshold:.0%}, so it gives you no more pairs for now. An admin has been "
+                "shown this: ask them about the guidelines.")
+
+
+def _gate(benchmark: Benchmark, accuracy: AnnotatorAccuracy) -> Gate | None:
+    threshold = benchmark.gold_min_accuracy
+    if threshold is None or accuracy.graded < max(1, benchmark.gold_min_items):
+        return None
+    right = accuracy.exact if benchmark.gold_measure == Benchmark.GoldMeasure.EXACT else accuracy.within_one
+    if right / accuracy.graded >= threshold:
+        return None
+    return Gate(annotator_id=accuracy.annotator_id, username=accuracy.username, graded=accuracy.graded, right=right,
+                threshold=threshold, measure=benchmark.gold_measure)
+
+
+def annotator_gate(*, benchmark: Benchmark, annotator) -> Gate | None:
+    """The gate that stops `annotator` in `benchmark`, or None (no gate, or they pass it)."""
+    if benchmark.gold_min_accuracy is None:
+        return None
+    found = gold_accuracy(benchmark=benchmark, annotator=annotator)
+    return _gate(benchmark, found[0]) if found else None
+
+
+def gated_annotators(*, benchmark: Benchmark) -> list[Gate]:
+    """Every annotator the gate stops in `benchmark`, by username (for admins)."""
+    if benchmark.gold_min_accuracy is None:
+        return []
+    gates = (_gate(benchmark, a) for a in gold_accuracy(benchmark=benchmark))
+    return [g for g in gates if g is not None]
+
+
+def benchmark_excluded_annotators(*, benchmark: Benchmark) -> frozenset[int]:
+    """Annotators whose judgments the consensus and agreement leave out: the gated ones, when
+    the benchmark's exclude_gated switch is on."""
+    if not benchmark.exclude_gated:
+        return frozenset()
+    return frozenset(g.annotator_id for g in gated_annotators(benchmark=benchmark))

@@ -18,6 +18,7 @@ from .forms import GradeForm, LeaseForm, RegradeForm, id_errors
 from .models import Benchmark, BenchmarkItem, Skip
 from .selectors import (
     RECENT_EDITABLE,
+    annotator_gate,
     benchmark_visible_get,
     benchmarks_visible_to,
     grades_recent,
@@ -78,6 +79,17 @@ def _kept_message(submitted: services.Submitted, grade: int) -> str | None:
             f"{grade} · {GRADE_LABEL[grade]}. To change it, use your last grades in the list.")
 
 
+def _calibration_feedback(submitted: services.Submitted, item_id: int) -> str | None:
+    """After a calibration pair with a known grade: that grade and why (the item's note)."""
+    item = BenchmarkItem.objects.filter(pk=item_id, is_calibration=True, gold_grade__isnull=False).first()
+    if item is None or item.gold_grade is None or not submitted.created:
+        return None
+    given, expected = submitted.judgment.grade, item.gold_grade
+    verdict = "Right" if given == expected else f"You gave {given} · {GRADE_LABEL[given]}"
+    why = f" Why: {item.note.strip()}" if item.note.strip() else ""
+    return f"Calibration: {verdict}; the expected grade is {expected} · {GRADE_LABEL[expected]}.{why}"
+
+
 def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | None = None) -> dict:
     lease = services.pair_next_for_annotator(benchmark=benchmark, annotator=request.user)
     item = lease.item if lease else None
@@ -87,6 +99,8 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         pair = item.pair
     progress = progress_get(benchmark=benchmark, annotator=request.user)
     return {
+        # Nothing to grade: say so if the gold gate is why.
+        "gate": annotator_gate(benchmark=benchmark, annotator=request.user) if item is None else None,
         "benchmark": benchmark,
         "lease": lease,
         "item": item,
@@ -163,6 +177,8 @@ def grade(request, name: str):
             )
             if kept := _kept_message(submitted, data["grade"]):
                 messages.warning(request, kept)
+            elif feedback := _calibration_feedback(submitted, data["item"]):
+                messages.info(request, feedback, extra_tags="calibration")
     except services.QueueError as exc:
         messages.warning(request, str(exc))
     return _answer(request, benchmark)
@@ -229,6 +245,13 @@ def agreement(request, name: str):
     or stale (GET) or when asked for (POST, the Refresh button)."""
     benchmark = _agreement_benchmark(request, name)
     sending = None
+    if request.method == "POST" and "exclude_gated" in request.POST:
+        # The gold gate's switch: admins only; the figures are recomputed at once.
+        if not request.user.has_perm("annotate.change_benchmark"):
+            raise PermissionDenied("Only admins change what the figures count.")
+        services.benchmark_exclude_gated_set(benchmark=benchmark, exclude=request.POST["exclude_gated"] == "1")
+        dashboard.benchmark_stats_refresh(benchmark_id=benchmark.pk)
+        return redirect("annotate:agreement", name=benchmark.name)
     if request.method == "POST":
         sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark, force=True)
         if not request.htmx:

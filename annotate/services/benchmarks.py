@@ -191,3 +191,10 @@ def guidelines_accept(*, benchmark: Benchmark, annotator) -> Membership:
         membership.guidelines_seen_at = timezone.now()
         membership.save(update_fields=["guidelines_seen_at"])
     return membership
+
+
+def benchmark_exclude_gated_set(*, benchmark: Benchmark, exclude: bool) -> Benchmark:
+    """The one switch: leave the gold gate's annotators out of consensus and agreement, or not."""
+    Benchmark.objects.filter(pk=benchmark.pk).update(exclude_gated=exclude)
+    benchmark.exclude_gated = exclude
+    return benchmark

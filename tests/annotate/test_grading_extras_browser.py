@@ -29,3 +29,23 @@ def test_cant_judge_by_keyboard_takes_the_reason_and_moves_on(browser, live_serv
     assert (str(skip.item_id), skip.reason) == (first, "language")
     assert not errors, errors
     context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_below_the_gold_gate_the_annotator_is_stopped_with_the_reason(browser, live_server, bench_factory):  # noqa: F811
+    bench = bench_factory(n=4, required=2, gold={0: 0, 1: 3}, gold_rate=1.0, name="gate")
+    bench.gold_min_accuracy, bench.gold_min_items = 0.5, 2
+    bench.save()
+    make_annotators(1, benchmark=bench)
+    gold = {str(i.pk): i.gold_grade for i in bench.items.filter(gold_grade__isnull=False)}
+    context, page, errors = login(browser, live_server, reverse("annotate:grade", args=[bench.name]), "ann0", "pw")
+    current = page.wait_for_selector("#pair[data-item]") and pair_id(page)
+    for _ in range(2):  # gold_rate 1: both gold pairs first, each graded wrong by keyboard
+        assert current in gold
+        page.keyboard.press(str(3 - gold[current]))
+        current = wait_for_new_pair(page, current)
+    assert current is None  # regular pairs are left, but none is served
+    reason = page.inner_text("#gate-reason")
+    assert "0 of 2 gold pairs" in reason and "50%" in reason
+    assert not errors, errors
+    context.close()
