@@ -28,7 +28,7 @@ from labeling.metrics import cohen_kappa
 from labeling.models import Judgment, Query
 
 from .models import Benchmark, BenchmarkStats
-from .review import adjudicated_accuracy
+from .review import adjudicated_accuracy, spot_check_estimates
 from .selectors import cant_judge_reasons, gated_annotators, gold_accuracy, human_grade
 
 DASHBOARD_REFRESH_TASK = "annotate.dashboard_refresh"
@@ -187,6 +187,7 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
                  "gated": [{"username": g.username, "graded": g.graded, "right": g.right,
                             "accuracy": _number(g.accuracy)} for g in gated]},
         "cant_judge": cant_judge_reasons(benchmark=benchmark),
+        "spot_checks": spot_check_estimates(benchmark=benchmark),
     }
 
 

@@ -4,7 +4,7 @@ from labeling.grades import Grade
 from labeling.models import Judgment
 
 from .models import ReviewDecision, Skip
-from .review import ANY, CANT_JUDGE, CONSENSUS, PEOPLE, SPREADS
+from .review import ANY, CANT_JUDGE, CONSENSUS, PEOPLE, SPOT, SPREADS
 
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
 ID_MAX = 2**63 - 1  # the largest id a database row can have (a bigint): a larger one is a bad request
@@ -62,7 +62,8 @@ class ReviewFilterForm(forms.Form):
     mode = forms.ChoiceField(choices=[(CONSENSUS, "differs from the people's median"),
                                       (ANY, "differs from any annotator"),
                                       (PEOPLE, "annotators disagree among themselves"),
-                                      (CANT_JUDGE, "an annotator could not judge it")], required=False)
+                                      (CANT_JUDGE, "an annotator could not judge it"),
+                                      (SPOT, "spot-checks of agreed pairs")], required=False)
     spread = forms.ChoiceField(choices=[(s, s) for s in SPREADS], required=False)
     query = forms.CharField(required=False, max_length=200)
     grade = forms.TypedChoiceField(choices=[("", "any"), *Grade.choices], coerce=int, required=False,
@@ -89,3 +90,7 @@ class DecisionForm(forms.Form):
         if data["action"] == "set_grade" and data.get("grade") is None and "grade" not in self.errors:
             raise forms.ValidationError("Pick an action or a grade (0-3).")
         return data
+
+
+class SpotDrawForm(forms.Form):
+    share = forms.FloatField(min_value=0.0, max_value=1.0, required=False)  # empty: the benchmark's

@@ -57,6 +57,10 @@ class Benchmark(CountersMixin, models.Model):
         default=5, validators=[MinValueValidator(1)], help_text="Gold pairs graded before the gate applies.")
     gold_measure = models.CharField(max_length=20, choices=GoldMeasure.choices, default=GoldMeasure.EXACT,
                                     help_text="What counts as right on a gold pair.")
+    spot_check_share = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the pairs where the model and the people agree (or the people all agree) drawn "
+                  "for reviewers to check, stratified by grade.")
     exclude_gated = models.BooleanField(
         default=False, help_text="Leave gated annotators' judgments out of the consensus and the agreement figures.")
     pairs = models.ManyToManyField(Pair, through="BenchmarkItem", related_name="benchmarks")
@@ -341,3 +345,30 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.benchmark_id}:{self.pair_id} = {'ambiguous' if self.ambiguous else self.grade}"
+
+
+class SpotCheck(models.Model):
+    """A pair drawn for review although its graders agreed: the model and the people's median
+    (`labeler` set), or every annotator (`labeler` null). Drawn per grade stratum; the reviewer's
+    decision on it is its verdict (`wrong`: the agreed grade did not stand), and the verdicts
+    estimate how often agreed pairs are wrong (annotate.review.spot_check_estimates)."""
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="spot_checks", db_index=False)
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="spot_checks")
+    labeler = models.ForeignKey("labeling.Labeler", on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="spot_checks", help_text="The model that agreed; empty: the people did.")
+    agreed_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    stratum_size = models.PositiveIntegerField(help_text="Agreed pairs of this grade when it was drawn.")
+    drawn_at = models.DateTimeField()
+    drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    decision = models.ForeignKey(ReviewDecision, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    wrong = models.BooleanField(null=True, blank=True, help_text="The reviewer did not keep the agreed grade.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "pair"], name="spotcheck_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"spot-check {self.benchmark_id}:{self.pair_id} ({self.agreed_grade})"

@@ -7,6 +7,7 @@ The queue is computed per request from the benchmark's judgments and the labeler
 not by the corpus; the decisions themselves are in annotate.services.review.
 """
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
@@ -18,14 +19,16 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from labeling.exports import CHUNK_SIZE
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
 
-from .models import Adjudication, Benchmark, ReviewDecision, Skip
+from .models import Adjudication, Benchmark, ReviewDecision, Skip, SpotCheck
 from .selectors import AnnotatorAccuracy, annotator_accuracies, human_grade
 
 CONSENSUS, ANY = "consensus", "any"  # the model disagrees with the people's median, or with anyone
 MODES = (CONSENSUS, ANY)
 PEOPLE = "people"  # annotators disagree among themselves, by SPREADS (no model involved)
 CANT_JUDGE = "cant_judge"  # pairs an annotator said they cannot judge
-QUEUES = (*MODES, PEOPLE, CANT_JUDGE)
+SPOT = "spot"  # spot-checks: agreed pairs drawn for a second look
+QUEUES = (*MODES, PEOPLE, CANT_JUDGE, SPOT)
+Z95 = 1.959964  # the normal quantile of a 95% interval
 NO_MAJORITY = "no_majority"
 SPREADS = ("1", "2", "3", NO_MAJORITY)  # grades at least N apart, or no grade given by more than half
 DEFAULT_SPREAD = "2"
@@ -41,6 +44,7 @@ class Disagreement:
     grades: tuple[tuple[int, int], ...]  # (annotator id, grade) of every judgment
 
     cant_judge: int = 0  # annotators who said they cannot judge it
+    spot_check: bool = False  # drawn although its graders agreed (SpotCheck)
 
     @property
     def spread(self) -> int:
@@ -172,6 +176,96 @@ def cant_judge_pairs(*, benchmark: Benchmark, query: str = "", exclude: frozense
                                   model_grade=None, expected_grade=None, confidence=1.0, grades=given, cant_judge=n))
     found.sort(key=lambda d: (-d.cant_judge, d.pair_id))
     return found
+
+
+def agreed_pairs(*, benchmark: Benchmark, labeler: Labeler | None, exclude: frozenset[int] = frozenset()
+                 ) -> dict[int, int]:
+    """pair id -> grade, for the benchmark's undecided pairs whose graders agree: `labeler`'s
+    grade equals the people's median, or (labeler None) two or more annotators all gave the
+    same grade. The population spot-checks are drawn from."""
+    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
+    labels = {}
+    if labeler is not None:
+        labels = dict(ModelLabel.objects.filter(labeler=labeler, pair__in=pairs).values_list("pair_id", "grade")
+                      .iterator(chunk_size=CHUNK_SIZE))
+    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude).order_by("pair_id")
+                 .values_list("pair_id", "grade").iterator(chunk_size=CHUNK_SIZE))
+    agreed = {}
+    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
+        grades = [g for _, g in rows]
+        if labeler is not None:
+            if pair_id in labels and labels[pair_id] == human_grade(grades):
+                agreed[pair_id] = labels[pair_id]
+        elif len(grades) >= 2 and len(set(grades)) == 1:
+            agreed[pair_id] = grades[0]
+    return agreed
+
+
+def spot_check_queue(*, benchmark: Benchmark, labeler: Labeler | None = None, any_source: bool = True,
+                     exclude: frozenset[int] = frozenset()) -> list[Disagreement]:
+    """Spot-checks drawn and not yet decided, oldest first: all of them (`any_source`), or
+    those where `labeler` agreed (labeler None: where the people agreed)."""
+    checks = SpotCheck.objects.filter(benchmark=benchmark, decision__isnull=True).exclude(
+        pair__adjudications__benchmark=benchmark)
+    if not any_source:
+        checks = checks.filter(labeler=labeler)
+    rows = list(checks.order_by("drawn_at", "id").values_list("pair_id", "labeler_id", "agreed_grade"))
+    judgments = (Judgment.objects.filter(pair_id__in=[r[0] for r in rows]).exclude(annotator_id__in=exclude)
+                 .order_by("pair_id", "annotator_id").values_list("pair_id", "annotator_id", "grade"))
+    grades = {pair_id: tuple((a, g) for _, a, g in group) for pair_id, group in groupby(judgments, key=itemgetter(0))}
+    labels = {(p, lab): (g, e) for p, lab, g, e in ModelLabel.objects.filter(
+        pair_id__in=[r[0] for r in rows], labeler_id__in={r[1] for r in rows if r[1]})
+        .values_list("pair_id", "labeler_id", "grade", "expected_grade")}
+    found = []
+    for pair_id, labeler_id, agreed in rows:
+        given = grades.get(pair_id, ())
+        model_grade, expected = labels.get((pair_id, labeler_id), (None, None)) if labeler_id else (None, None)
+        found.append(Disagreement(
+            pair_id=pair_id, human_grade=human_grade([g for _, g in given]) if given else agreed,
+            model_grade=model_grade, expected_grade=float(expected) if expected is not None else None,
+            confidence=1.0, grades=given, spot_check=True))
+    return found
+
+
+def wilson_interval(wrong: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (`wrong` may be a weighted count)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = wrong / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def spot_check_estimates(*, benchmark: Benchmark) -> list[dict]:
+    """Per source (a model, or the people), the estimated share of agreed pairs whose agreed
+    grade is wrong, from the reviewers' verdicts on spot-checks: each grade stratum's share of
+    wrong ones weighted by the stratum's size when drawn (so over-drawn small strata do not
+    tilt it), with a 95% Wilson interval over the pairs checked."""
+    rows = (SpotCheck.objects.filter(benchmark=benchmark).values_list("labeler__name", "agreed_grade", "stratum_size",
+                                                                     "wrong"))
+    sources: dict[str, dict[int, list[int]]] = {}
+    for name, grade, size, verdict in rows:
+        # size, drawn, checked, wrong
+        tally = sources.setdefault(name or "people", {}).setdefault(grade, [size, 0, 0, 0])
+        tally[0] = max(tally[0], size)
+        tally[1] += 1
+        if verdict is not None:
+            tally[2] += 1
+            tally[3] += bool(verdict)
+    estimates = []
+    for name, strata in sorted(sources.items()):
+        checked = sum(t[2] for t in strata.values())
+        drawn = sum(t[1] for t in strata.values())
+        wrong = sum(t[3] for t in strata.values())
+        population = sum(t[0] for t in strata.values() if t[2])
+        rate = (sum(t[0] * t[3] / t[2] for t in strata.values() if t[2]) / population) if population else None
+        low, high = wilson_interval(rate * checked, checked) if rate is not None else (None, None)
+        estimates.append({"source": name, "drawn": drawn, "checked": checked, "wrong": wrong, "rate": rate,
+                          "low": low, "high": high,
+                          "by_grade": {g: {"size": t[0], "checked": t[2], "wrong": t[3]}
+                                       for g, t in sorted(strata.items())}})
+    return estimates
 
 
 @dataclass(frozen=True)

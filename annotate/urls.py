@@ -17,4 +17,5 @@ urlpatterns = [
     path("benchmarks/<slug:name>/review/", review_views.review, name="review"),
     path("benchmarks/<slug:name>/review/undo/", review_views.review_undo, name="review_undo"),
     path("benchmarks/<slug:name>/review/log/", review_views.review_log_page, name="review_log"),
+    path("benchmarks/<slug:name>/review/spot-checks/", review_views.review_spot_draw, name="review_spot_draw"),
 ]
