@@ -372,3 +372,13 @@ class SpotCheck(models.Model):
 
     def __str__(self) -> str:
         return f"spot-check {self.benchmark_id}:{self.pair_id} ({self.agreed_grade})"
+
+
+class AnnotatorPreference(models.Model):
+    """What a person chose for how pages show documents, kept across benchmarks and sessions."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotate_preference")
+    highlight_terms = models.BooleanField(default=True, help_text="Mark the query's terms in documents.")
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

@@ -30,7 +30,7 @@ from .review import (
     review_log,
     spot_check_queue,
 )
-from .selectors import benchmark_excluded_annotators
+from .selectors import benchmark_excluded_annotators, highlight_preference
 from .services.review import ReviewError, adjudication_decide, adjudication_undo, spot_checks_draw
 from .views import GRADES, bad_request, benchmark_or_404
 
@@ -100,6 +100,7 @@ def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None 
         "evidence": pair_evidence(pair_id=current.pair_id, labeler=labeler) if current else None,
         "counts": review_counts(benchmark=benchmark),
         "spot_checks": sum(d.spot_check for d in queue),
+        "highlight": highlight_preference(user=request.user),
         "recent": recent,
         "can_undo": bool(recent),
     }

@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce, NullIf, Substr
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
 from labeling.models import Corpus, Judgment, Pair
 
-from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, Skip
+from .models import Adjudication, AnnotatorPreference, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
 RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
 RECENT_TEXT_LIMIT = 300  # characters of a query read for the recent list
@@ -389,3 +389,9 @@ def benchmark_excluded_annotators(*, benchmark: Benchmark) -> frozenset[int]:
     if not benchmark.exclude_gated:
         return frozenset()
     return frozenset(g.annotator_id for g in gated_annotators(benchmark=benchmark))
+
+
+def highlight_preference(*, user) -> bool:
+    """Whether `user` has the query's terms marked in documents (on unless they turned it off)."""
+    found = AnnotatorPreference.objects.filter(user=user).values_list("highlight_terms", flat=True).first()
+    return True if found is None else found

@@ -6,6 +6,7 @@ app_name = "annotate"
 
 urlpatterns = [
     path("benchmarks/", views.benchmark_list, name="benchmark_list"),
+    path("preferences/highlight/", views.highlight_toggle, name="highlight_toggle"),
     path("benchmarks/<slug:name>/grade/", views.grade, name="grade"),
     path("benchmarks/<slug:name>/guidelines/", views.guidelines, name="guidelines"),
     path("benchmarks/<slug:name>/undo/", views.undo, name="undo"),

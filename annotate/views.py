@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -22,6 +23,7 @@ from .selectors import (
     benchmark_visible_get,
     benchmarks_visible_to,
     grades_recent,
+    highlight_preference,
     progress_get,
     user_can_grade,
 )
@@ -110,6 +112,7 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         "document": pair.document if pair else None,
         "grades": GRADES,
         "reasons": CANT_JUDGE_REASONS,
+        "highlight": highlight_preference(user=request.user),
         "progress": progress,
         "recent": grades_recent(benchmark=benchmark, annotator=request.user),
         "recent_limit": RECENT_EDITABLE,
@@ -268,3 +271,15 @@ def agreement(request, name: str):
                "queue_unreachable": bool(sending and sending.failed), "stale_seconds": dashboard.STALE_SECONDS}
     template = "annotate/dashboard.html#stats" if request.htmx else "annotate/dashboard.html"
     return render(request, template, context)
+
+
+@login_required
+@require_POST
+def highlight_toggle(request):
+    """Turn the marking of query terms in documents on or off for this person, then back to
+    the page they were on (only a page of this site)."""
+    services.highlight_preference_set(user=request.user, highlight=request.POST.get("highlight") == "1")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("annotate:benchmark_list")
+    return redirect(back)

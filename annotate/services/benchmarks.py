@@ -15,7 +15,7 @@ from labeling.importers.batches import batched, valid_slug
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
 from labeling.selectors import pairs_in_scope
 
-from ..models import Benchmark, BenchmarkItem, Membership
+from ..models import AnnotatorPreference, Benchmark, BenchmarkItem, Membership
 
 BATCH_SIZE = 5000
 
@@ -198,3 +198,8 @@ def benchmark_exclude_gated_set(*, benchmark: Benchmark, exclude: bool) -> Bench
     Benchmark.objects.filter(pk=benchmark.pk).update(exclude_gated=exclude)
     benchmark.exclude_gated = exclude
     return benchmark
+
+
+def highlight_preference_set(*, user, highlight: bool) -> None:
+    """Keep whether `user` wants the query's terms marked in documents."""
+    AnnotatorPreference.objects.update_or_create(user=user, defaults={"highlight_terms": highlight})

@@ -43,8 +43,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id !== "pair" && !document.getElementById("pair")) return;
     lastRenew = Date.now(); // a new pair means a fresh lease
-    var text = document.getElementById("doc-text");
-    if (text) text.scrollTop = 0;
+    restorePosition();
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
   });
   document.addEventListener("htmx:responseError", function (event) {
@@ -100,6 +99,35 @@
     if (window.htmx && button.form) window.htmx.process(button.form);
     button.click();
   });
+
+  // A long document keeps where its reader was (a reload, the highlight toggle, coming back to
+  // the pair after an undo): the scroll position and the unfolded state, per document, for the tab.
+  function docKey() {
+    var text = document.getElementById("doc-text");
+    return text && text.dataset.docKey ? "assessor:doc:" + text.dataset.docKey : null;
+  }
+  function stored(key) { try { return window.sessionStorage.getItem(key); } catch (e) { return null; } }
+  function store(key, value) { try { window.sessionStorage.setItem(key, value); } catch (e) { /* private mode */ } }
+  function restorePosition() {
+    var text = document.getElementById("doc-text");
+    var key = docKey();
+    if (!text || !key) return;
+    if (stored(key + ":unfolded") === "1") text.classList.add("unfolded");
+    text.scrollTop = parseInt(stored(key) || "0", 10) || 0;
+  }
+  document.addEventListener("scroll", function (event) {
+    if (event.target && event.target.id === "doc-text" && docKey()) store(docKey(), String(event.target.scrollTop));
+  }, { passive: true, capture: true });
+  document.addEventListener("click", function (event) {
+    var unfold = event.target.closest && event.target.closest("[data-doc-unfold]");
+    var text = document.getElementById("doc-text");
+    if (!unfold || !text) return;
+    var open = text.classList.toggle("unfolded");
+    unfold.textContent = open ? "Fold the document" : "Unfold the whole document";
+    store(docKey() + ":unfolded", open ? "1" : "0");
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", restorePosition);
+  else restorePosition();
 
   // Keep the pair held while its annotator is active (the lease lapses after a few idle minutes).
   function activity() {
