@@ -52,8 +52,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Benchmark)
 class BenchmarkAdmin(admin.ModelAdmin):
-    list_display = ["name", "title", "judgments_required", "gold_rate", "regular_count", "gold_count",
-                     "calibration_count", "created_at"]
+    list_display = ["name", "title", "judgments_required", "gold_rate", "gold_min_accuracy", "exclude_gated",
+                    "regular_count", "gold_count", "calibration_count", "created_at"]
     search_fields = ["name", "title"]
     readonly_fields = ["regular_count", "gold_count", "calibration_count"]
     inlines = [MembershipInline]

@@ -28,8 +28,8 @@ from labeling.metrics import cohen_kappa
 from labeling.models import Judgment, Query
 
 from .models import Benchmark, BenchmarkStats
-from .review import adjudicated_accuracy
-from .selectors import gold_accuracy, human_grade
+from .review import adjudicated_accuracy, spot_check_estimates
+from .selectors import cant_judge_reasons, gated_annotators, gold_accuracy, human_grade
 
 DASHBOARD_REFRESH_TASK = "annotate.dashboard_refresh"
 STALE_SECONDS = 60  # older figures are refreshed in the background when the page is opened
@@ -64,8 +64,11 @@ def _alpha(value_counts: np.ndarray) -> float | None:
 def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
     """Every figure of the dashboard, JSON-ready. Reads the benchmark's judgments once
     (values_list, streamed), then the gold accuracy, the usernames and the worst queries' texts."""
+    gated = gated_annotators(benchmark=benchmark)
+    excluded = frozenset(g.annotator_id for g in gated) if benchmark.exclude_gated else frozenset()
     rows = (
         Judgment.objects.filter(pair__benchmark_items__benchmark=benchmark)
+        .exclude(annotator_id__in=excluded)
         .values_list("pair_id", "pair__query_id", "annotator_id", "grade", "seconds",
                      "pair__benchmark_items__is_calibration", "pair__benchmark_items__gold_grade")
         .iterator(chunk_size=CHUNK_SIZE)
@@ -136,6 +139,7 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
             # Against the reviewers' decisions (annotate.review): to coach or retire an annotator.
             "adjudicated_graded": r.graded if r else 0,
             "adjudicated_accuracy": _number(r.accuracy) if r else None,
+            "gated": a in {g.annotator_id for g in gated},
         })
     annotators.sort(key=lambda r: r["username"])
 
@@ -177,6 +181,13 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
         "pairs": pairs,
         "min_shared": MIN_SHARED,
         "queries": queries,
+        # The gold gate: who it stops, and whether their judgments are left out of the figures above.
+        "gate": {"threshold": benchmark.gold_min_accuracy, "min_items": benchmark.gold_min_items,
+                 "measure": benchmark.gold_measure, "excluded": bool(excluded),
+                 "gated": [{"username": g.username, "graded": g.graded, "right": g.right,
+                            "accuracy": _number(g.accuracy)} for g in gated]},
+        "cant_judge": cant_judge_reasons(benchmark=benchmark),
+        "spot_checks": spot_check_estimates(benchmark=benchmark),
     }
 
 

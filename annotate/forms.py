@@ -3,8 +3,8 @@ from django import forms
 from labeling.grades import Grade
 from labeling.models import Judgment
 
-from .models import ReviewDecision
-from .review import ANY, CONSENSUS
+from .models import ReviewDecision, Skip
+from .review import ANY, CANT_JUDGE, CONSENSUS, PEOPLE, SPOT, SPREADS
 
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
 ID_MAX = 2**63 - 1  # the largest id a database row can have (a bigint): a larger one is a bad request
@@ -28,16 +28,21 @@ class GradeForm(forms.Form):
 
     item = id_field()
     grade = forms.TypedChoiceField(choices=Grade.choices, coerce=int, required=False, empty_value=None)
-    action = forms.ChoiceField(choices=[("grade", "grade"), ("skip", "skip")], required=False)
+    action = forms.ChoiceField(choices=[("grade", "grade"), ("skip", "skip"), ("cant_judge", "can't judge")],
+                               required=False)
+    reason = forms.ChoiceField(choices=Skip.Reason.choices, required=False)  # why they cannot judge it
     comment = forms.CharField(required=False, max_length=4000)
     input_method = forms.ChoiceField(choices=INPUT_METHODS, required=False)
 
     def clean(self):
         data = super().clean()
-        data["action"] = data.get("action") or "grade"
+        # A reason button of the "can't judge" panel posts only its reason.
+        data["action"] = data.get("action") or ("cant_judge" if data.get("reason") else "grade")
         data["input_method"] = data.get("input_method") or Judgment.InputMethod.CLICK
         if data["action"] == "grade" and data.get("grade") is None and "grade" not in self.errors:
             raise forms.ValidationError("Pick a grade (0-3).")
+        if data["action"] == "cant_judge" and not data.get("reason") and "reason" not in self.errors:
+            raise forms.ValidationError("Say why you cannot judge this pair.")
         return data
 
 
@@ -55,7 +60,11 @@ class ReviewFilterForm(forms.Form):
 
     labeler = forms.CharField(required=False)
     mode = forms.ChoiceField(choices=[(CONSENSUS, "differs from the people's median"),
-                                      (ANY, "differs from any annotator")], required=False)
+                                      (ANY, "differs from any annotator"),
+                                      (PEOPLE, "annotators disagree among themselves"),
+                                      (CANT_JUDGE, "an annotator could not judge it"),
+                                      (SPOT, "spot-checks of agreed pairs")], required=False)
+    spread = forms.ChoiceField(choices=[(s, s) for s in SPREADS], required=False)
     query = forms.CharField(required=False, max_length=200)
     grade = forms.TypedChoiceField(choices=[("", "any"), *Grade.choices], coerce=int, required=False,
                                    empty_value=None)
@@ -81,3 +90,7 @@ class DecisionForm(forms.Form):
         if data["action"] == "set_grade" and data.get("grade") is None and "grade" not in self.errors:
             raise forms.ValidationError("Pick an action or a grade (0-3).")
         return data
+
+
+class SpotDrawForm(forms.Form):
+    share = forms.FloatField(min_value=0.0, max_value=1.0, required=False)  # empty: the benchmark's

@@ -44,6 +44,25 @@ class Benchmark(CountersMixin, models.Model):
         help_text="Share of an annotator's pairs drawn from the gold pairs "
                   "(each annotator grades each gold pair once).",
     )
+    # The gold gate: below this accuracy on gold pairs (once they graded gold_min_items of them)
+    # an annotator gets no more regular pairs. None: no gate.
+    class GoldMeasure(models.TextChoices):
+        EXACT = "exact", "Exact grade"
+        WITHIN_ONE = "within_one", "Within one grade"
+
+    gold_min_accuracy = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Minimum share of gold pairs graded right (empty: no gate).")
+    gold_min_items = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="Gold pairs graded before the gate applies.")
+    gold_measure = models.CharField(max_length=20, choices=GoldMeasure.choices, default=GoldMeasure.EXACT,
+                                    help_text="What counts as right on a gold pair.")
+    spot_check_share = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the pairs where the model and the people agree (or the people all agree) drawn "
+                  "for reviewers to check, stratified by grade.")
+    exclude_gated = models.BooleanField(
+        default=False, help_text="Leave gated annotators' judgments out of the consensus and the agreement figures.")
     pairs = models.ManyToManyField(Pair, through="BenchmarkItem", related_name="benchmarks")
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="member_benchmarks", blank=True
@@ -68,6 +87,9 @@ class Benchmark(CountersMixin, models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1),
                                    name="benchmark_gold_rate_range"),
+            models.CheckConstraint(condition=Q(gold_min_accuracy__isnull=True)
+                                   | (Q(gold_min_accuracy__gte=0) & Q(gold_min_accuracy__lte=1)),
+                                   name="benchmark_gold_min_accuracy_range"),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +108,8 @@ class BenchmarkItem(CountersMixin, models.Model):
     gold_grade = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
     # Calibration items: every annotator grades all of them, before any other pair.
     is_calibration = models.BooleanField(default=False)
+    # Why the gold grade is what it is: shown to the annotator after a calibration pair.
+    note = models.TextField(blank=True)
     position = models.PositiveIntegerField(default=0)
     # Judgments of the pair, kept in the transaction of each judgment and undo (and corrected
     # under the row lock whenever the queue leases the item): the queue's hint, never its proof.
@@ -177,11 +201,28 @@ class Lease(models.Model):
 
 
 class Skip(models.Model):
-    """An annotator passed on an item; it comes back to them only when nothing else is left."""
+    """An annotator passed on an item; it comes back to them only when nothing else is left.
+
+    With a `reason`, they cannot judge it ("can't judge": a broken document, a language they do
+    not read, expertise they lack): it never comes back to them, is counted apart from skips and
+    goes to the reviewers' "can't judge" queue (annotate.review)."""
+
+    class Reason(models.TextChoices):
+        BROKEN = "broken", "Broken document"
+        LANGUAGE = "language", "Unknown language"
+        EXPERTISE = "expertise", "Needs expertise"
+        OTHER = "other", "Other"
 
     item = models.ForeignKey(BenchmarkItem, on_delete=models.CASCADE, related_name="skips", db_index=False)
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
     created_at = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True,
+                              help_text="Set: the annotator cannot judge the pair (blank: a plain skip).")
+    note = models.TextField(blank=True)
+
+    @property
+    def cant_judge(self) -> bool:
+        return bool(self.reason)
 
     class Meta:
         constraints = [
@@ -268,11 +309,15 @@ class ReviewDecision(models.Model):
 
     @property
     def before_label(self) -> str:
-        return "ambiguous" if self.before_ambiguous else str(self.before_grade)
+        return _grade_label(self.before_grade, self.before_ambiguous)
 
     @property
     def after_label(self) -> str:
-        return "ambiguous" if self.after_ambiguous else str(self.after_grade)
+        return _grade_label(self.after_grade, self.after_ambiguous)
+
+
+def _grade_label(grade: int | None, ambiguous: bool) -> str:
+    return "ambiguous" if ambiguous else "—" if grade is None else str(grade)
 
 
 class Adjudication(models.Model):
@@ -300,3 +345,40 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.benchmark_id}:{self.pair_id} = {'ambiguous' if self.ambiguous else self.grade}"
+
+
+class SpotCheck(models.Model):
+    """A pair drawn for review although its graders agreed: the model and the people's median
+    (`labeler` set), or every annotator (`labeler` null). Drawn per grade stratum; the reviewer's
+    decision on it is its verdict (`wrong`: the agreed grade did not stand), and the verdicts
+    estimate how often agreed pairs are wrong (annotate.review.spot_check_estimates)."""
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="spot_checks", db_index=False)
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="spot_checks")
+    labeler = models.ForeignKey("labeling.Labeler", on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="spot_checks", help_text="The model that agreed; empty: the people did.")
+    agreed_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    stratum_size = models.PositiveIntegerField(help_text="Agreed pairs of this grade when it was drawn.")
+    drawn_at = models.DateTimeField()
+    drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    decision = models.ForeignKey(ReviewDecision, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    wrong = models.BooleanField(null=True, blank=True, help_text="The reviewer did not keep the agreed grade.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "pair"], name="spotcheck_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"spot-check {self.benchmark_id}:{self.pair_id} ({self.agreed_grade})"
+
+
+class AnnotatorPreference(models.Model):
+    """What a person chose for how pages show documents, kept across benchmarks and sessions."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotate_preference")
+    highlight_terms = models.BooleanField(default=True, help_text="Mark the query's terms in documents.")
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

@@ -13,13 +13,28 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .forms import DecisionForm, ReviewFilterForm, id_errors
+from .forms import DecisionForm, ReviewFilterForm, SpotDrawForm, id_errors
 from .models import Benchmark
-from .review import CONSENSUS, disagreements, pair_evidence, review_counts, review_labelers, review_log
-from .services.review import ReviewError, adjudication_decide, adjudication_undo
+from .review import (
+    CANT_JUDGE,
+    CONSENSUS,
+    DEFAULT_SPREAD,
+    PEOPLE,
+    SPOT,
+    cant_judge_pairs,
+    disagreements,
+    pair_evidence,
+    people_disagreements,
+    review_counts,
+    review_labelers,
+    review_log,
+    spot_check_queue,
+)
+from .selectors import benchmark_excluded_annotators, highlight_preference
+from .services.review import ReviewError, adjudication_decide, adjudication_undo, spot_checks_draw
 from .views import GRADES, bad_request, benchmark_or_404
 
-FILTERS = ("labeler", "mode", "query", "grade", "model_grade", "annotator")
+FILTERS = ("labeler", "mode", "spread", "query", "grade", "model_grade", "annotator")
 RECENT = 5
 
 
@@ -39,8 +54,12 @@ def _choices(request, benchmark: Benchmark) -> dict:
                       .distinct().order_by("username"))
     annotator = next((a for a in annotators if a.username == data["annotator"]), None)
     kept = {name: data[name] for name in FILTERS if data[name] not in (None, "")}
+    # Without a model on the benchmark, the people's own disagreements are the queue.
+    mode = data["mode"] or (CONSENSUS if labeler else PEOPLE)
     return {"data": data, "labelers": labelers, "labeler": labeler, "annotators": annotators, "annotator": annotator,
-            "mode": data["mode"] or CONSENSUS, "query_string": urlencode(kept)}
+            "mode": mode, "spread": data["spread"] or DEFAULT_SPREAD, "query_string": urlencode(kept),
+            # The model whose grades are reviewed: none in the people's queue (nor in its log entries).
+            "reviewed": labeler if mode in (CONSENSUS, "any") else None}
 
 
 def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
@@ -50,11 +69,25 @@ def _queue_url(benchmark: Benchmark, query_string: str, **extra) -> str:
 
 
 def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None = None) -> dict:
-    data, labeler = choices["data"], choices["labeler"]
+    data, labeler = choices["data"], choices["reviewed"]
+    exclude = benchmark_excluded_annotators(benchmark=benchmark)
     queue = []
-    if labeler is not None:
+    if choices["mode"] == PEOPLE:
+        queue = people_disagreements(benchmark=benchmark, spread=choices["spread"], query=data["query"] or "",
+                                     grade=data["grade"], annotator=choices["annotator"], exclude=exclude)
+    elif choices["mode"] == CANT_JUDGE:
+        queue = cant_judge_pairs(benchmark=benchmark, query=data["query"] or "", exclude=exclude)
+    elif choices["mode"] == SPOT:
+        queue = spot_check_queue(benchmark=benchmark, exclude=exclude)
+    elif labeler is not None:
         queue = disagreements(benchmark=benchmark, labeler=labeler, mode=choices["mode"], query=data["query"] or "",
-                              grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"])
+                              grade=data["grade"], model_grade=data["model_grade"], annotator=choices["annotator"],
+                              exclude=exclude)
+    if choices["mode"] in (PEOPLE, CONSENSUS, "any") and (labeler is not None or choices["mode"] == PEOPLE):
+        # This source's spot-checks follow its disagreements, marked as such.
+        listed = {d.pair_id for d in queue}
+        queue += [d for d in spot_check_queue(benchmark=benchmark, labeler=labeler, any_source=False, exclude=exclude)
+                  if d.pair_id not in listed]
     focus = focus or data["pair"]
     current = next((d for d in queue if d.pair_id == focus), queue[0] if queue else None)
     recent = list(review_log(benchmark=benchmark).filter(decided_by=request.user)[:RECENT])
@@ -66,6 +99,8 @@ def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None 
         "current": current,
         "evidence": pair_evidence(pair_id=current.pair_id, labeler=labeler) if current else None,
         "counts": review_counts(benchmark=benchmark),
+        "spot_checks": sum(d.spot_check for d in queue),
+        "highlight": highlight_preference(user=request.user),
         "recent": recent,
         "can_undo": bool(recent),
     }
@@ -96,7 +131,7 @@ def review(request, name: str):
     try:
         decision = adjudication_decide(
             benchmark=benchmark, pair_id=data["pair"], reviewer=request.user, action=data["action"],
-            labeler=choices["labeler"], grade=data["grade"], comment=data["comment"],
+            labeler=choices["reviewed"], grade=data["grade"], comment=data["comment"],
         )
     except ReviewError as exc:
         messages.warning(request, str(exc))
@@ -129,3 +164,26 @@ def review_log_page(request, name: str):
     benchmark = _benchmark(request, name)
     page = Paginator(review_log(benchmark=benchmark), 50).get_page(request.GET.get("page"))
     return render(request, "annotate/review_log.html", {"benchmark": benchmark, "page": page})
+
+
+@login_required
+@require_POST
+def review_spot_draw(request, name: str):
+    """Draw spot-checks among the pairs the queue's source agreed on (the model in the query
+    string, or the people), the share given or the benchmark's."""
+    benchmark = _benchmark(request, name)
+    choices = _choices(request, benchmark)
+    form = SpotDrawForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The share of pairs to check is a number from 0 to 1.")
+        return _answer(request, benchmark, choices)
+    source = choices["reviewed"] if choices["mode"] != PEOPLE else None
+    try:
+        drawn = spot_checks_draw(benchmark=benchmark, labeler=source, share=form.cleaned_data["share"],
+                                 drawn_by=request.user, exclude=benchmark_excluded_annotators(benchmark=benchmark))
+    except ReviewError as exc:
+        messages.warning(request, str(exc))
+    else:
+        messages.info(request, f"Drew {len(drawn)} spot-check{'s' if len(drawn) != 1 else ''} among the pairs "
+                               f"{'the people' if source is None else source.name} agreed on.")
+    return _answer(request, benchmark, choices)

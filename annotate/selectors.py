@@ -9,13 +9,13 @@ from statistics import median_low
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, Substr
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
-from labeling.models import Corpus, Judgment
+from labeling.models import Corpus, Judgment, Pair
 
-from .models import Adjudication, Benchmark, BenchmarkItem, Lease, Membership, Skip
+from .models import Adjudication, AnnotatorPreference, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
 RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
 RECENT_TEXT_LIMIT = 300  # characters of a query read for the recent list
@@ -34,6 +34,7 @@ def _human_medians(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterat
     """
     judgments = (
         Judgment.objects.filter(pair__benchmark_items__benchmark=benchmark)
+        .exclude(annotator_id__in=benchmark_excluded_annotators(benchmark=benchmark))
         .order_by(*ORDER)
         .values_list("pair_id", "pair__query__external_id", "pair__document__external_id", "grade")
         .iterator(chunk_size=chunk_size)
@@ -56,13 +57,21 @@ def _consensus(benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[t
     "the human grade": exports, agreement and distillation all read it through the two
     selectors below."""
     adjudicated = benchmark_adjudications(benchmark=benchmark)
+    seen = set()
     for pair_id, qid, docid, grade, n in _human_medians(benchmark, chunk_size):
+        seen.add(pair_id)
         if pair_id in adjudicated:
             decided = adjudicated[pair_id]
             if decided is None:
                 continue
             grade = decided
         yield pair_id, qid, docid, grade, n
+    # A pair nobody could judge ("can't judge") that a reviewer graded: the reviewer's grade.
+    unjudged = [p for p, g in adjudicated.items() if g is not None and p not in seen]
+    rows = (Pair.objects.filter(pk__in=unjudged).order_by("query__external_id", "document__external_id")
+            .values_list("pk", "query__external_id", "document__external_id"))
+    for pair_id, qid, docid in rows:
+        yield pair_id, qid, docid, cast(int, adjudicated[pair_id]), 0
 
 
 def benchmark_consensus_rows(*, benchmark: Benchmark, chunk_size: int = CHUNK_SIZE) -> Iterator[QrelRow]:
@@ -147,6 +156,9 @@ def queue_candidates_sql(*, benchmark: Benchmark, annotator_id: int, now: dateti
     item, judgment, skip, lease = (q(m._meta.db_table) for m in (BenchmarkItem, Judgment, Skip, Lease))
     # A concrete field always has a column (the stubs allow None for the others).
     columns = ", ".join(f"i.{q(cast(str, f.column))}" for f in BenchmarkItem._meta.concrete_fields)
+    # A skip with a reason ("can't judge") never comes back, not even when nothing else is left;
+    # (item, annotator) is unique, so the skipped scan needs only look at plain skips.
+    plain = f" AND s.{q('reason')} = ''" if skipped else ""
     excluded = f" AND i.{q('id')} NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
     sql = (
         f"SELECT {columns} FROM {item} i"
@@ -155,7 +167,7 @@ def queue_candidates_sql(*, benchmark: Benchmark, annotator_id: int, now: dateti
         f" AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.{q('pair_id')} = i.{q('pair_id')}"
         f" AND j.{q('annotator_id')} = %s)"
         f" AND {'' if skipped else 'NOT '}EXISTS (SELECT 1 FROM {skip} s WHERE s.{q('item_id')} = i.{q('id')}"
-        f" AND s.{q('annotator_id')} = %s)"
+        f" AND s.{q('annotator_id')} = %s{plain})"
         f" AND i.{q('judgment_count')} + (SELECT COUNT(*) FROM {lease} l WHERE l.{q('item_id')} = i.{q('id')}"
         f" AND l.{q('expires_at')} > %s AND l.{q('annotator_id')} <> %s) < %s"
         f"{excluded}"
@@ -183,7 +195,8 @@ def special_candidates(*, benchmark: Benchmark, annotator, kind: str) -> QuerySe
     grades each of them once, so they have no cap and need no lock. A skipped gold pair is not
     offered again; a skipped calibration pair comes back after the others (calibration is
     not optional)."""
-    items = BenchmarkItem.objects.filter(benchmark=benchmark).filter(~_judged_by(annotator))
+    cant_judge = Exists(Skip.objects.filter(item_id=OuterRef("pk"), annotator=annotator).exclude(reason=""))
+    items = BenchmarkItem.objects.filter(benchmark=benchmark).filter(~_judged_by(annotator), ~cant_judge)
     if kind == BenchmarkItem.Kind.CALIBRATION:
         return (items.filter(is_calibration=True).alias(skipped=_skipped_by(annotator))
                 .order_by("skipped", "position", "id"))
@@ -218,6 +231,7 @@ class Progress:
     mine_total: int  # pairs I could grade here
     done: int  # judgments toward the benchmark's required ones (regular items)
     total: int  # regular items x judgments required
+    cant_judge: int = 0  # pairs I said I cannot judge (counted apart from my judgments)
 
     @staticmethod
     def _percent(part: int, whole: int) -> int:
@@ -246,7 +260,20 @@ def progress_get(*, benchmark: Benchmark, annotator) -> Progress:
         mine_total=benchmark.regular_count + benchmark.gold_count + benchmark.calibration_count,
         done=min(done, total),
         total=total,
+        cant_judge=cant_judge_count(benchmark=benchmark, annotator=annotator),
     )
+
+
+def cant_judge_count(*, benchmark: Benchmark, annotator) -> int:
+    """Pairs of the benchmark `annotator` said they cannot judge (from their skips: a few)."""
+    return Skip.objects.filter(annotator=annotator, item__benchmark=benchmark).exclude(reason="").count()
+
+
+def cant_judge_reasons(*, benchmark: Benchmark) -> dict[str, int]:
+    """reason -> "can't judge" answers in the benchmark (for the dashboard)."""
+    rows = (Skip.objects.filter(item__benchmark=benchmark).exclude(reason="").values_list("reason")
+            .annotate(n=Count("pk")).order_by("reason"))
+    return dict(rows)
 
 
 # --- for the admin's dashboard ---------------------------------------------------------------
@@ -282,9 +309,9 @@ def annotator_accuracies(rows: Iterable[tuple[int, str, int, int]]) -> dict[int,
             for a, (u, n, e, w) in tallies.items()}
 
 
-def gold_accuracy(*, benchmark: Benchmark) -> list[AnnotatorAccuracy]:
+def gold_accuracy(*, benchmark: Benchmark, annotator=None) -> list[AnnotatorAccuracy]:
     """Each annotator's accuracy on the benchmark's gold pairs (calibration pairs excluded),
-    by username. Reads only gold items' judgments: a small set."""
+    by username; only `annotator`'s, if given. Reads only gold items' judgments: a small set."""
     gold = BenchmarkItem.objects.filter(
         benchmark=benchmark, is_calibration=False, gold_grade__isnull=False, pair_id=OuterRef("pair_id")
     ).values("gold_grade")[:1]
@@ -297,6 +324,8 @@ def gold_accuracy(*, benchmark: Benchmark) -> list[AnnotatorAccuracy]:
         .annotate(gold=Subquery(gold))
         .values_list("annotator_id", "annotator__username", "grade", "gold")
     )
+    if annotator is not None:
+        rows = rows.filter(annotator=annotator)
     accuracies = annotator_accuracies(rows.iterator(chunk_size=CHUNK_SIZE))
     return sorted(accuracies.values(), key=lambda g: g.username)
 
@@ -323,3 +352,69 @@ def labeler_agreement_rows(*, labeler, benchmark: Benchmark, prompt_versions: Se
                                       expected=[predicted[p][2] for p in common])
         rows.append({"prompt_version": version, "pairs": len(common), "report": report})
     return rows
+
+# --- the gold gate ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Gate:
+    """Why an annotator gets no more regular pairs: their gold accuracy is below the benchmark's
+    minimum, over at least its minimum number of gold pairs."""
+
+    annotator_id: int
+    username: str
+    graded: int
+    right: int  # gold pairs graded right, by the benchmark's measure
+    threshold: float
+    measure: str  # Benchmark.GoldMeasure
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.graded
+
+    @property
+    def reason(self) -> str:
+        how = "exactly right" if self.measure == Benchmark.GoldMeasure.EXACT else "right within one grade"
+        return (f"You graded {self.right} of {self.graded} gold pairs {how} ({self.accuracy:.0%}); this benchmark "
+                f"asks for at least {self.threshold:.0%}, so it gives you no more pairs for now. An admin has been "
+                "shown this: ask them about the guidelines.")
+
+
+def _gate(benchmark: Benchmark, accuracy: AnnotatorAccuracy) -> Gate | None:
+    threshold = benchmark.gold_min_accuracy
+    if threshold is None or accuracy.graded < max(1, benchmark.gold_min_items):
+        return None
+    right = accuracy.exact if benchmark.gold_measure == Benchmark.GoldMeasure.EXACT else accuracy.within_one
+    if right / accuracy.graded >= threshold:
+        return None
+    return Gate(annotator_id=accuracy.annotator_id, username=accuracy.username, graded=accuracy.graded, right=right,
+                threshold=threshold, measure=benchmark.gold_measure)
+
+
+def annotator_gate(*, benchmark: Benchmark, annotator) -> Gate | None:
+    """The gate that stops `annotator` in `benchmark`, or None (no gate, or they pass it)."""
+    if benchmark.gold_min_accuracy is None:
+        return None
+    found = gold_accuracy(benchmark=benchmark, annotator=annotator)
+    return _gate(benchmark, found[0]) if found else None
+
+
+def gated_annotators(*, benchmark: Benchmark) -> list[Gate]:
+    """Every annotator the gate stops in `benchmark`, by username (for admins)."""
+    if benchmark.gold_min_accuracy is None:
+        return []
+    gates = (_gate(benchmark, a) for a in gold_accuracy(benchmark=benchmark))
+    return [g for g in gates if g is not None]
+
+
+def benchmark_excluded_annotators(*, benchmark: Benchmark) -> frozenset[int]:
+    """Annotators whose judgments the consensus and agreement leave out: the gated ones, when
+    the benchmark's exclude_gated switch is on."""
+    if not benchmark.exclude_gated:
+        return frozenset()
+    return frozenset(g.annotator_id for g in gated_annotators(benchmark=benchmark))
+
+
+def highlight_preference(*, user) -> bool:
+    """Whether `user` has the query's terms marked in documents (on unless they turned it off)."""
+    found = AnnotatorPreference.objects.filter(user=user).values_list("highlight_terms", flat=True).first()
+    return True if found is None else found

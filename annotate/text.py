@@ -1,5 +1,6 @@
 """Safe text for the grading page: guidelines in Markdown without raw HTML, and a document's
-text with the query's terms highlighted (escaped first, then marked)."""
+text as written (Markdown and HTML rendered, then sanitized by nh3; plain text escaped) with
+the query's terms highlighted."""
 
 import functools
 import re
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 import markdown
+import nh3
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown.extensions import Extension
@@ -148,3 +150,90 @@ def http_url(url: str) -> str | None:
     then (never javascript:, data: or a link relative to this site)."""
     parts = _url_parts(url) if url and len(url) <= URL_LIMIT else None
     return url if parts is not None and parts.scheme.lower() in HTTP_SCHEMES and parts.netloc else None
+
+
+# --- documents as written ----------------------------------------------------------------------
+
+MARKDOWN, HTML, TEXT = "markdown", "html", "text"
+FORMAT_NAMES = {"markdown": MARKDOWN, "md": MARKDOWN, "text/markdown": MARKDOWN, "html": HTML, "text/html": HTML,
+                "text": TEXT, "plain": TEXT, "txt": TEXT, "text/plain": TEXT}
+SUFFIX_FORMATS = {"md": MARKDOWN, "markdown": MARKDOWN, "html": HTML, "htm": HTML}
+LOOKS_LIKE_HTML = re.compile(r"<(?:p|div|h[1-6]|ul|ol|table|br|a|b|strong|em|span|pre|code|article|section)\b", re.I)
+# What a document may keep: structure and emphasis. No images, media, frames, forms, styles or
+# scripts (no remote loads, nothing runs); links only to absolute http(s) URLs.
+DOCUMENT_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "mark", "ol", "p", "pre", "s", "small", "span", "strong", "sub",
+    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+DOCUMENT_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"},
+                       "th": {"colspan", "rowspan"}, "ol": {"start"}}
+TAG_OR_ENTITY = re.compile(r"(<[^>]*>|&#?\w+;)")
+
+
+def document_format(*, path: str = "", extra: object = None, text: str = "") -> str:
+    """How a document is written: its `format` (or `content_type`) metadata if it names one,
+    else its path's suffix (.md, .markdown; .html only if the text still holds tags: the folder
+    importer keeps an HTML file's text, not its markup); plain text otherwise."""
+    if isinstance(extra, dict):
+        named = str(extra.get("format") or extra.get("content_type") or "").strip().lower()
+        if named in FORMAT_NAMES:
+            return FORMAT_NAMES[named]
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in (path or "") else ""
+    found = SUFFIX_FORMATS.get(suffix, TEXT)
+    if found == HTML and not LOOKS_LIKE_HTML.search(text[:5000]):
+        return TEXT
+    return found
+
+
+def _http_href(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "href":
+        return value if http_url(value) else None
+    return value
+
+
+def html_sanitized(html: str) -> str:
+    """`html` with only DOCUMENT_TAGS and their attributes kept; scripts and styles dropped with
+    their content; links absolute http(s) only, opened apart (noopener, no referrer)."""
+    return nh3.clean(
+        html, tags=DOCUMENT_TAGS, attributes=DOCUMENT_ATTRIBUTES, clean_content_tags={"script", "style"},
+        url_schemes=HTTP_SCHEMES, url_relative="deny", attribute_filter=_http_href,
+        link_rel="noopener noreferrer nofollow", set_tag_attribute_values={"a": {"target": "_blank"}},
+        strip_comments=True,
+    )
+
+
+def highlight_html(html: str, query: str) -> str:
+    """Sanitized `html` with each word that starts with a query term wrapped in <mark>: only
+    the text between tags is touched, and never an entity (escaped text holds no < > or &)."""
+    terms = frozenset(t for t in query_terms(query or "") if len(t) <= MAX_TERM_LENGTH)
+    if not terms:
+        return html
+    lengths = sorted({len(t) for t in terms})
+    out: list[str] = []
+    for piece in TAG_OR_ENTITY.split(html):
+        if not piece or piece[0] in "<&":
+            out.append(piece)
+            continue
+        pos = 0
+        for match in WORD.finditer(piece):
+            if _starts_with_term(match.group(0), terms, lengths):
+                out.append(piece[pos:match.start()])
+                out.append(f"<mark>{match.group(0)}</mark>")
+                pos = match.end()
+        out.append(piece[pos:])
+    return "".join(out)
+
+
+def document_shown(text: str, *, format: str, query: str = "", limit: int, highlight_terms: bool = True) -> Shown:
+    """The first `limit` characters of a document as written: Markdown or HTML rendered and
+    sanitized (html_sanitized), plain text escaped; the query's terms marked unless
+    `highlight_terms` is off."""
+    text = text or ""
+    terms = (query or "")[:QUERY_TEXT_LIMIT] if highlight_terms else ""
+    if format == TEXT:
+        return text_shown(text, query=terms, limit=limit)
+    cut = text[:limit]
+    html = markdown.markdown(cut, extensions=["tables", "sane_lists", "fenced_code"]) if format == MARKDOWN else cut
+    html = highlight_html(html_sanitized(html), terms)
+    return Shown(mark_safe(html), len(text), min(len(text), limit))  # sanitized by nh3 above

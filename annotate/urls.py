@@ -6,6 +6,7 @@ app_name = "annotate"
 
 urlpatterns = [
     path("benchmarks/", views.benchmark_list, name="benchmark_list"),
+    path("preferences/highlight/", views.highlight_toggle, name="highlight_toggle"),
     path("benchmarks/<slug:name>/grade/", views.grade, name="grade"),
     path("benchmarks/<slug:name>/guidelines/", views.guidelines, name="guidelines"),
     path("benchmarks/<slug:name>/undo/", views.undo, name="undo"),
@@ -20,4 +21,5 @@ urlpatterns = [
     # Labelers, read-only: the prompt each grades with, agreement per prompt version.
     path("labelers/", labeler_views.labeler_list, name="labeler_list"),
     path("labelers/<slug:name>/", labeler_views.labeler_detail, name="labeler_detail"),
+    path("benchmarks/<slug:name>/review/spot-checks/", review_views.review_spot_draw, name="review_spot_draw"),
 ]

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -15,18 +16,22 @@ from labeling.grades import DEFINITIONS, Grade
 
 from . import dashboard, services
 from .forms import GradeForm, LeaseForm, RegradeForm, id_errors
-from .models import Benchmark, BenchmarkItem
+from .models import Benchmark, BenchmarkItem, Skip
 from .selectors import (
     RECENT_EDITABLE,
+    annotator_gate,
     benchmark_visible_get,
     benchmarks_visible_to,
     grades_recent,
+    highlight_preference,
     progress_get,
     user_can_grade,
 )
 
 GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for g in Grade]
 GRADE_LABEL = {g.value: g.label for g in Grade}
+# "Can't judge" reasons with their keys (pressed once the panel is open).
+CANT_JUDGE_REASONS = [{"value": r.value, "label": r.label, "key": r.value[0]} for r in Skip.Reason]
 
 
 def benchmark_or_404(request, name: str, *, allowed: bool, refusal: str) -> Benchmark:
@@ -76,6 +81,17 @@ def _kept_message(submitted: services.Submitted, grade: int) -> str | None:
             f"{grade} · {GRADE_LABEL[grade]}. To change it, use your last grades in the list.")
 
 
+def _calibration_feedback(submitted: services.Submitted, item_id: int) -> str | None:
+    """After a calibration pair with a known grade: that grade and why (the item's note)."""
+    item = BenchmarkItem.objects.filter(pk=item_id, is_calibration=True, gold_grade__isnull=False).first()
+    if item is None or item.gold_grade is None or not submitted.created:
+        return None
+    given, expected = submitted.judgment.grade, item.gold_grade
+    verdict = "Right" if given == expected else f"You gave {given} · {GRADE_LABEL[given]}"
+    why = f" Why: {item.note.strip()}" if item.note.strip() else ""
+    return f"Calibration: {verdict}; the expected grade is {expected} · {GRADE_LABEL[expected]}.{why}"
+
+
 def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | None = None) -> dict:
     lease = services.pair_next_for_annotator(benchmark=benchmark, annotator=request.user)
     item = lease.item if lease else None
@@ -85,6 +101,8 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         pair = item.pair
     progress = progress_get(benchmark=benchmark, annotator=request.user)
     return {
+        # Nothing to grade: say so if the gold gate is why.
+        "gate": annotator_gate(benchmark=benchmark, annotator=request.user) if item is None else None,
         "benchmark": benchmark,
         "lease": lease,
         "item": item,
@@ -93,6 +111,8 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
         "query": pair.query if pair else None,
         "document": pair.document if pair else None,
         "grades": GRADES,
+        "reasons": CANT_JUDGE_REASONS,
+        "highlight": highlight_preference(user=request.user),
         "progress": progress,
         "recent": grades_recent(benchmark=benchmark, annotator=request.user),
         "recent_limit": RECENT_EDITABLE,
@@ -149,6 +169,10 @@ def grade(request, name: str):
     try:
         if data["action"] == "skip":
             services.pair_skip(benchmark=benchmark, annotator=request.user, item_id=data["item"])
+        elif data["action"] == "cant_judge":
+            services.pair_cant_judge(benchmark=benchmark, annotator=request.user, item_id=data["item"],
+                                     reason=data["reason"], note=data["comment"])
+            messages.info(request, "Noted: you cannot judge that pair. It goes to the reviewers and not back to you.")
         else:
             submitted = services.judgment_submit(
                 benchmark=benchmark, annotator=request.user, item_id=data["item"], grade=data["grade"],
@@ -156,6 +180,8 @@ def grade(request, name: str):
             )
             if kept := _kept_message(submitted, data["grade"]):
                 messages.warning(request, kept)
+            elif feedback := _calibration_feedback(submitted, data["item"]):
+                messages.info(request, feedback, extra_tags="calibration")
     except services.QueueError as exc:
         messages.warning(request, str(exc))
     return _answer(request, benchmark)
@@ -222,6 +248,13 @@ def agreement(request, name: str):
     or stale (GET) or when asked for (POST, the Refresh button)."""
     benchmark = _agreement_benchmark(request, name)
     sending = None
+    if request.method == "POST" and "exclude_gated" in request.POST:
+        # The gold gate's switch: admins only; the figures are recomputed at once.
+        if not request.user.has_perm("annotate.change_benchmark"):
+            raise PermissionDenied("Only admins change what the figures count.")
+        services.benchmark_exclude_gated_set(benchmark=benchmark, exclude=request.POST["exclude_gated"] == "1")
+        dashboard.benchmark_stats_refresh(benchmark_id=benchmark.pk)
+        return redirect("annotate:agreement", name=benchmark.name)
     if request.method == "POST":
         sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark, force=True)
         if not request.htmx:
@@ -238,3 +271,15 @@ def agreement(request, name: str):
                "queue_unreachable": bool(sending and sending.failed), "stale_seconds": dashboard.STALE_SECONDS}
     template = "annotate/dashboard.html#stats" if request.htmx else "annotate/dashboard.html"
     return render(request, template, context)
+
+
+@login_required
+@require_POST
+def highlight_toggle(request):
+    """Turn the marking of query terms in documents on or off for this person, then back to
+    the page they were on (only a page of this site)."""
+    services.highlight_preference_set(user=request.user, highlight=request.POST.get("highlight") == "1")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("annotate:benchmark_list")
+    return redirect(back)

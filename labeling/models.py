@@ -64,6 +64,8 @@ class Query(models.Model):
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="queries", db_index=False)
     external_id = models.CharField(max_length=255)
     text = models.TextField()
+    # The searcher's intent in words (a TREC "narrative"): shown to graders above the document.
+    narrative = models.TextField(blank=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.UNKNOWN)
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.IMPORTED)
     seed_document = models.ForeignKey(

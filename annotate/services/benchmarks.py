@@ -15,7 +15,7 @@ from labeling.importers.batches import batched, valid_slug
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
 from labeling.selectors import pairs_in_scope
 
-from ..models import Benchmark, BenchmarkItem, Membership
+from ..models import AnnotatorPreference, Benchmark, BenchmarkItem, Membership
 
 BATCH_SIZE = 5000
 
@@ -191,3 +191,15 @@ def guidelines_accept(*, benchmark: Benchmark, annotator) -> Membership:
         membership.guidelines_seen_at = timezone.now()
         membership.save(update_fields=["guidelines_seen_at"])
     return membership
+
+
+def benchmark_exclude_gated_set(*, benchmark: Benchmark, exclude: bool) -> Benchmark:
+    """The one switch: leave the gold gate's annotators out of consensus and agreement, or not."""
+    Benchmark.objects.filter(pk=benchmark.pk).update(exclude_gated=exclude)
+    benchmark.exclude_gated = exclude
+    return benchmark
+
+
+def highlight_preference_set(*, user, highlight: bool) -> None:
+    """Keep whether `user` wants the query's terms marked in documents."""
+    AnnotatorPreference.objects.update_or_create(user=user, defaults={"highlight_terms": highlight})

@@ -49,7 +49,7 @@ from labeling.grades import GRADES
 from labeling.models import Judgment
 
 from ..models import Benchmark, BenchmarkItem, Lease, Membership, Skip
-from ..selectors import RECENT_EDITABLE, judgments_recent, queue_candidates, special_candidates
+from ..selectors import RECENT_EDITABLE, annotator_gate, judgments_recent, queue_candidates, special_candidates
 
 DEFAULT_LEASE_SECONDS = 300
 TAKE_ATTEMPTS = 20  # candidates re-checked after locking before the queue gives up this time
@@ -237,11 +237,21 @@ def pair_next_for_annotator(*, benchmark: Benchmark, annotator, now: datetime | 
         if (lease is None and membership.judged_gold < benchmark.gold_count and benchmark.gold_rate > 0
                 and draw() < benchmark.gold_rate):
             lease = _take_special(benchmark, annotator, BenchmarkItem.Kind.GOLD, now)
+        if lease is None and _gated(benchmark, membership, annotator):
+            # Below the gold gate: no regular pairs; their gold pairs left, which may lift them.
+            return _take_special(benchmark, annotator, BenchmarkItem.Kind.GOLD, now)
         if lease is None:
             lease = _take_regular(benchmark, annotator, now, skipped=False)
         if lease is None:
             lease = _take_regular(benchmark, annotator, now, skipped=True)
     return lease
+
+
+def _gated(benchmark: Benchmark, membership: Membership, annotator) -> bool:
+    """Whether the gold gate stops this member; the counter says first whether it can apply."""
+    if benchmark.gold_min_accuracy is None or membership.judged_gold < benchmark.gold_min_items:
+        return False
+    return annotator_gate(benchmark=benchmark, annotator=annotator) is not None
 
 
 def lease_renew(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | None = None) -> bool:
@@ -330,6 +340,25 @@ def pair_skip(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | 
         if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
             raise NotLeased(NOT_LEASED)
         Skip.objects.update_or_create(item=item, annotator=annotator, defaults={"created_at": _clock(now)})
+
+
+def pair_cant_judge(*, benchmark: Benchmark, annotator, item_id: int, reason: str, note: str = "",
+                    now: datetime | None = None) -> Skip:
+    """The annotator cannot judge a pair they hold a lease on (NotLeased otherwise), for
+    `reason` (Skip.Reason) with an optional note: the lease is released, the pair never comes
+    back to them, and it is counted apart and listed for reviewers. Others still grade it."""
+    if reason not in Skip.Reason.values:
+        raise QueueError("Say why you cannot judge this pair.")
+    with transaction.atomic():
+        item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
+        if item is None:
+            raise QueueError("That pair is not in this benchmark.")
+        if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
+            raise NotLeased(NOT_LEASED)
+        skip, _ = Skip.objects.update_or_create(
+            item=item, annotator=annotator,
+            defaults={"created_at": _clock(now), "reason": reason, "note": note.strip()})
+    return skip
 
 
 @dataclass(frozen=True)

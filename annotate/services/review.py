@@ -5,6 +5,7 @@ A decision and its undo lock the pair's benchmark item, so two reviewers decidin
 pair at once are serialised and each log entry's "before" is what the other left.
 """
 
+import random
 from datetime import datetime
 
 from django.db import transaction
@@ -13,7 +14,8 @@ from django.utils import timezone
 from labeling.grades import GRADES
 from labeling.models import Labeler, ModelLabel
 
-from ..models import Adjudication, Benchmark, BenchmarkItem, ReviewDecision
+from ..models import Adjudication, Benchmark, BenchmarkItem, ReviewDecision, SpotCheck
+from ..review import agreed_pairs
 from ..selectors import pair_human_grade
 
 Action = ReviewDecision.Action
@@ -61,8 +63,9 @@ def adjudication_decide(*, benchmark: Benchmark, pair_id: int, reviewer, action:
     with transaction.atomic():
         _lock(benchmark, pair_id)
         human = pair_human_grade(pair_id=pair_id)
-        if human is None:
-            raise ReviewError("Nobody graded that pair yet.")
+        if human is None and action in (Action.KEEP_HUMAN, Action.TAKE_MODEL):
+            # A pair nobody could judge may still get a reviewer's grade, or be flagged.
+            raise ReviewError("Nobody graded that pair yet: set a grade or flag it ambiguous.")
         label = ModelLabel.objects.filter(labeler=labeler, pair_id=pair_id).first() if labeler else None
         if action == Action.TAKE_MODEL and label is None:
             raise ReviewError("The model has no grade for that pair.")
@@ -80,6 +83,10 @@ def adjudication_decide(*, benchmark: Benchmark, pair_id: int, reviewer, action:
             comment=comment.strip(), decided_by=reviewer, decided_at=now or timezone.now(),
         )
         _adjudication_set(benchmark, pair_id, decision)
+        # A spot-check's verdict: did the agreed grade stand?
+        for check in SpotCheck.objects.filter(benchmark=benchmark, pair_id=pair_id, decision__isnull=True):
+            SpotCheck.objects.filter(pk=check.pk).update(
+                decision=decision, wrong=decision.after_ambiguous or decision.after_grade != check.agreed_grade)
     return decision
 
 
@@ -106,4 +113,32 @@ def adjudication_undo(*, benchmark: Benchmark, reviewer, now: datetime | None = 
             decided_by=reviewer, decided_at=now or timezone.now(),
         )
         _adjudication_set(benchmark, latest.pair_id, restored)
+        SpotCheck.objects.filter(decision=latest).update(decision=None, wrong=None)  # to be checked again
     return entry
+
+
+def spot_checks_draw(*, benchmark: Benchmark, labeler: Labeler | None, share: float | None = None, drawn_by=None,
+                     exclude: frozenset[int] = frozenset(), rng: random.Random | None = None,
+                     now: datetime | None = None) -> list[SpotCheck]:
+    """Draw spot-checks among the agreed pairs (annotate.review.agreed_pairs) of `labeler` (None:
+    the people's), `share` of them (the benchmark's spot_check_share by default) from each grade
+    stratum, at least one from each non-empty one; pairs drawn before are not drawn again."""
+    share = benchmark.spot_check_share if share is None else share
+    if not 0.0 <= share <= 1.0:
+        raise ReviewError("The share of pairs to check is between 0 and 1.")
+    rng = rng or random.Random()
+    drawn_already = set(SpotCheck.objects.filter(benchmark=benchmark).values_list("pair_id", flat=True))
+    strata: dict[int, list[int]] = {}
+    for pair_id, grade in agreed_pairs(benchmark=benchmark, labeler=labeler, exclude=exclude).items():
+        strata.setdefault(grade, []).append(pair_id)
+    when = now or timezone.now()
+    new = []
+    for grade, pair_ids in sorted(strata.items()):
+        pool = sorted(p for p in pair_ids if p not in drawn_already)
+        wanted = max(1, round(share * len(pair_ids))) if share > 0 else 0
+        already = len(pair_ids) - len(pool)
+        for pair_id in rng.sample(pool, max(0, min(len(pool), wanted - already))):
+            new.append(SpotCheck(benchmark=benchmark, pair_id=pair_id, labeler=labeler, agreed_grade=grade,
+                                 stratum_size=len(pair_ids), drawn_at=when, drawn_by=drawn_by))
+    SpotCheck.objects.bulk_create(new, ignore_conflicts=True)
+    return new

@@ -1,7 +1,17 @@
 from django import template
 from django.utils.safestring import SafeString
 
-from annotate.text import DOCUMENT_TEXT_LIMIT, QUERY_TEXT_LIMIT, TITLE_LIMIT, Shown, highlight, http_url, markdown_safe
+from annotate.text import (
+    DOCUMENT_TEXT_LIMIT,
+    QUERY_TEXT_LIMIT,
+    TITLE_LIMIT,
+    Shown,
+    document_format,
+    document_shown,
+    highlight,
+    http_url,
+    markdown_safe,
+)
 from annotate.text import text_shown as _text_shown
 
 register = template.Library()
@@ -16,10 +26,19 @@ def highlight_terms(text: str, query: str):
 
 
 @register.simple_tag
-def document_text(text: str, query: str) -> Shown:
-    """{% document_text document.text query.text as shown %}: the first DOCUMENT_TEXT_LIMIT
-    characters, highlighted; {{ shown.html }}, and {{ shown.note }} when it was cut."""
-    return _text_shown(text, query=query, limit=DOCUMENT_TEXT_LIMIT)
+def document_text(document, query: str, highlight_terms: bool = True) -> Shown:
+    """{% document_text document query.text highlight as shown %}: the first DOCUMENT_TEXT_LIMIT
+    characters as written (Markdown and HTML rendered safely), the query's terms highlighted
+    unless `highlight_terms` is off; {{ shown.html }}, and {{ shown.note }} when it was cut."""
+    fmt = document_format(path=document.path, extra=document.extra, text=document.text)
+    return document_shown(document.text, format=fmt, query=query, limit=DOCUMENT_TEXT_LIMIT,
+                          highlight_terms=highlight_terms)
+
+
+@register.simple_tag
+def document_format_of(document) -> str:
+    """{% document_format_of document as fmt %}: markdown, html or text."""
+    return document_format(path=document.path, extra=document.extra, text=document.text)
 
 
 @register.simple_tag

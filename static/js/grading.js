@@ -1,5 +1,6 @@
 /* Keys for the grading and review pages (htmx swaps #pair; both pages also work without this).
-   A key clicks the #pair button with that data-key (grading: 0-3 grade, s skips, u undoes;
+   A key clicks the #pair button with that data-key (grading: 0-3 grade, s skips, u undoes,
+   c opens "can't judge" and its reasons' keys then count;
    review: h, m, 0-3, a decide, u undoes); ? toggles the help. No key fires while typing. */
 (function () {
   "use strict";
@@ -42,8 +43,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id !== "pair" && !document.getElementById("pair")) return;
     lastRenew = Date.now(); // a new pair means a fresh lease
-    var text = document.getElementById("doc-text");
-    if (text) text.scrollTop = 0;
+    restorePosition();
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
   });
   document.addEventListener("htmx:responseError", function (event) {
@@ -83,7 +83,11 @@
     if (dialog && dialog.open) return;
     var key = event.key.length === 1 ? event.key.toLowerCase() : "";
     if (!key) return;
-    var button = document.querySelector('#pair [data-key="' + key + '"]');
+    // A key inside a folded panel (the "can't judge" reasons) counts only once it is open.
+    var button = Array.prototype.find.call(document.querySelectorAll('#pair [data-key="' + key + '"]'), function (el) {
+      var panel = el.closest("details");
+      return !panel || panel.open || el.tagName === "SUMMARY";
+    });
     if (!button || button.disabled) return;
     event.preventDefault();
     if (busy) return; // the previous grade is on its way; never grade a pair twice by key repeat
@@ -95,6 +99,35 @@
     if (window.htmx && button.form) window.htmx.process(button.form);
     button.click();
   });
+
+  // A long document keeps where its reader was (a reload, the highlight toggle, coming back to
+  // the pair after an undo): the scroll position and the unfolded state, per document, for the tab.
+  function docKey() {
+    var text = document.getElementById("doc-text");
+    return text && text.dataset.docKey ? "assessor:doc:" + text.dataset.docKey : null;
+  }
+  function stored(key) { try { return window.sessionStorage.getItem(key); } catch (e) { return null; } }
+  function store(key, value) { try { window.sessionStorage.setItem(key, value); } catch (e) { /* private mode */ } }
+  function restorePosition() {
+    var text = document.getElementById("doc-text");
+    var key = docKey();
+    if (!text || !key) return;
+    if (stored(key + ":unfolded") === "1") text.classList.add("unfolded");
+    text.scrollTop = parseInt(stored(key) || "0", 10) || 0;
+  }
+  document.addEventListener("scroll", function (event) {
+    if (event.target && event.target.id === "doc-text" && docKey()) store(docKey(), String(event.target.scrollTop));
+  }, { passive: true, capture: true });
+  document.addEventListener("click", function (event) {
+    var unfold = event.target.closest && event.target.closest("[data-doc-unfold]");
+    var text = document.getElementById("doc-text");
+    if (!unfold || !text) return;
+    var open = text.classList.toggle("unfolded");
+    unfold.textContent = open ? "Fold the document" : "Unfold the whole document";
+    store(docKey() + ":unfolded", open ? "1" : "0");
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", restorePosition);
+  else restorePosition();
 
   // Keep the pair held while its annotator is active (the lease lapses after a few idle minutes).
   function activity() {
