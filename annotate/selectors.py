@@ -13,7 +13,9 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, NullIf, Substr
 
 from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
+from labeling.metrics import agreement_report
 from labeling.models import Corpus, Judgment, Pair
+from labeling.selectors import grades_by_pair
 
 from .models import Adjudication, AnnotatorPreference, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
@@ -335,9 +337,6 @@ def gold_accuracy(*, benchmark: Benchmark, annotator=None) -> list[AnnotatorAccu
 def labeler_agreement_rows(*, labeler, benchmark: Benchmark, prompt_versions: Sequence[str]) -> list[dict]:
     """Per prompt version, the labeler's agreement with the benchmark's consensus grades on the
     pairs it labeled with that version (figures only where there are two pairs or more)."""
-    from labeling.metrics import agreement_report
-    from labeling.selectors import grades_by_pair
-
     consensus = benchmark_consensus_grades(benchmark=benchmark)
     rows = []
     for version in prompt_versions:
