@@ -72,6 +72,27 @@ def _confidence(distribution: list, grade: int) -> float:
     return float(distribution[grade]) if distribution and len(distribution) > grade else 1.0
 
 
+def _undecided_pairs(*, benchmark: Benchmark, query: str = "", annotator=None) -> QuerySet[Pair]:
+    """The benchmark's pairs no reviewer has decided; `query` (its external id, or words of its
+    text) and `annotator` (pairs they graded) narrow them."""
+    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
+    if query:
+        pairs = pairs.filter(Q(query__external_id=query) | Q(query__text__icontains=query))
+    if annotator is not None:
+        pairs = pairs.filter(judgments__annotator=annotator)
+    return pairs
+
+
+def _grades_by_pair(pairs, exclude: frozenset[int]) -> Iterator[tuple[int, tuple[tuple[int, int], ...]]]:
+    """(pair id, ((annotator id, grade), ...)) for each of `pairs` with judgments, in pair
+    order, leaving out the judgments of `exclude` (annotator ids)."""
+    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude)
+                 .order_by("pair_id", "annotator_id")
+                 .values_list("pair_id", "annotator_id", "grade").iterator(chunk_size=CHUNK_SIZE))
+    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
+        yield pair_id, tuple((a, g) for _, a, g in rows)
+
+
 def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENSUS, query: str = "",
                   grade: int | None = None, model_grade: int | None = None, annotator=None,
                   exclude: frozenset[int] = frozenset()) -> list[Disagreement]:
@@ -85,23 +106,15 @@ def disagreements(*, benchmark: Benchmark, labeler: Labeler, mode: str = CONSENS
     """
     if mode not in MODES:
         raise ValueError(f"mode is one of {MODES}, not {mode!r}")
-    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
-    if query:
-        pairs = pairs.filter(Q(query__external_id=query) | Q(query__text__icontains=query))
-    if annotator is not None:
-        pairs = pairs.filter(judgments__annotator=annotator)
+    pairs = _undecided_pairs(benchmark=benchmark, query=query, annotator=annotator)
     labels = {
         pair_id: (g, e, d) for pair_id, g, e, d in ModelLabel.objects.filter(labeler=labeler, pair__in=pairs)
         .values_list("pair_id", "grade", "expected_grade", "distribution").iterator(chunk_size=CHUNK_SIZE)
     }
-    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude)
-                 .order_by("pair_id", "annotator_id")
-                 .values_list("pair_id", "annotator_id", "grade").iterator(chunk_size=CHUNK_SIZE))
     found = []
-    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
+    for pair_id, grades in _grades_by_pair(pairs, exclude):
         if pair_id not in labels:
             continue
-        grades = tuple((a, g) for _, a, g in rows)
         human = human_grade([g for _, g in grades])
         label_grade, expected, distribution = labels[pair_id]
         if mode == CONSENSUS:
@@ -134,17 +147,9 @@ def people_disagreements(*, benchmark: Benchmark, spread: str = DEFAULT_SPREAD, 
     the gated ones when the benchmark leaves them out) do not count."""
     if spread not in SPREADS:
         raise ValueError(f"spread is one of {SPREADS}, not {spread!r}")
-    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
-    if query:
-        pairs = pairs.filter(Q(query__external_id=query) | Q(query__text__icontains=query))
-    if annotator is not None:
-        pairs = pairs.filter(judgments__annotator=annotator)
-    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude)
-                 .order_by("pair_id", "annotator_id")
-                 .values_list("pair_id", "annotator_id", "grade").iterator(chunk_size=CHUNK_SIZE))
     found = []
-    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
-        grades = tuple((a, g) for _, a, g in rows)
+    for pair_id, grades in _grades_by_pair(_undecided_pairs(benchmark=benchmark, query=query, annotator=annotator),
+                                           exclude):
         values = [g for _, g in grades]
         if len(values) < 2 or not _spread_matches(values, spread):
             continue
@@ -183,16 +188,14 @@ def agreed_pairs(*, benchmark: Benchmark, labeler: Labeler | None, exclude: froz
     """pair id -> grade, for the benchmark's undecided pairs whose graders agree: `labeler`'s
     grade equals the people's median, or (labeler None) two or more annotators all gave the
     same grade. The population spot-checks are drawn from."""
-    pairs = Pair.objects.filter(benchmark_items__benchmark=benchmark).exclude(adjudications__benchmark=benchmark)
+    pairs = _undecided_pairs(benchmark=benchmark)
     labels = {}
     if labeler is not None:
         labels = dict(ModelLabel.objects.filter(labeler=labeler, pair__in=pairs).values_list("pair_id", "grade")
                       .iterator(chunk_size=CHUNK_SIZE))
-    judgments = (Judgment.objects.filter(pair__in=pairs).exclude(annotator_id__in=exclude).order_by("pair_id")
-                 .values_list("pair_id", "grade").iterator(chunk_size=CHUNK_SIZE))
     agreed = {}
-    for pair_id, rows in groupby(judgments, key=itemgetter(0)):
-        grades = [g for _, g in rows]
+    for pair_id, given in _grades_by_pair(pairs, exclude):
+        grades = [g for _, g in given]
         if labeler is not None:
             if pair_id in labels and labels[pair_id] == human_grade(grades):
                 agreed[pair_id] = labels[pair_id]

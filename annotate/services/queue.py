@@ -329,16 +329,23 @@ def judgment_submit(*, benchmark: Benchmark, annotator, item_id: int, grade: int
     return Submitted(judgment, created=True)
 
 
+def _lease_release(*, benchmark: Benchmark, annotator, item_id: int) -> BenchmarkItem:
+    """The benchmark's item whose lease the annotator gives up (QueueError if it is not in the
+    benchmark, NotLeased if they hold no lease on it). Inside the caller's transaction."""
+    item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
+    if item is None:
+        raise QueueError("That pair is not in this benchmark.")
+    if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
+        raise NotLeased(NOT_LEASED)
+    return item
+
+
 def pair_skip(*, benchmark: Benchmark, annotator, item_id: int, now: datetime | None = None) -> None:
     """Pass on a pair the annotator holds a lease on (NotLeased otherwise: skipping a gold pair
     by id would take it out of their queue): the lease is released and the pair is offered to
     them again only when nothing else is left for them."""
     with transaction.atomic():
-        item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
-        if item is None:
-            raise QueueError("That pair is not in this benchmark.")
-        if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
-            raise NotLeased(NOT_LEASED)
+        item = _lease_release(benchmark=benchmark, annotator=annotator, item_id=item_id)
         Skip.objects.update_or_create(item=item, annotator=annotator, defaults={"created_at": _clock(now)})
 
 
@@ -350,11 +357,7 @@ def pair_cant_judge(*, benchmark: Benchmark, annotator, item_id: int, reason: st
     if reason not in Skip.Reason.values:
         raise QueueError("Say why you cannot judge this pair.")
     with transaction.atomic():
-        item = BenchmarkItem.objects.filter(pk=item_id, benchmark=benchmark).first()
-        if item is None:
-            raise QueueError("That pair is not in this benchmark.")
-        if not Lease.objects.filter(item=item, annotator=annotator).delete()[0]:
-            raise NotLeased(NOT_LEASED)
+        item = _lease_release(benchmark=benchmark, annotator=annotator, item_id=item_id)
         skip, _ = Skip.objects.update_or_create(
             item=item, annotator=annotator,
             defaults={"created_at": _clock(now), "reason": reason, "note": note.strip()})
