@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "labeling",
     "annotate",
     "distill",
+    "workspace",
     "ninja",  # its Swagger UI from local static files, not a CDN
     "api",
 ]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("annotate.urls")),
     path("", include("distill.urls")),
+    path("", include("workspace.urls")),
     path("", include("api.urls")),
 ]
