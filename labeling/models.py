@@ -256,7 +256,7 @@ class LabelingJob(models.Model):
     # labeler's name, pairs, seconds, tokens_in, tokens_out (labeling.anchored).
     parts = models.JSONField(default=dict, blank=True)
     # Pairs the labeler could not grade (SetAsidePair); the job fails once they pass the
-    # labeler's params["max_error_share"] of its pairs (labeling.labeling_jobs).
+    # labeler's params["max_error_share"] of its pairs (labeling.grading).
     set_aside = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # The worker executing it, and when it last made progress (labeling.workers).
