@@ -10,8 +10,8 @@ from annotate.roles import ADMIN, user_role_set
 from distill.models import Run
 from labeling.labelers.base import SET_ASIDE_REASONS, PairsSetAside
 from labeling.labelers.prompting import REPAIR_MESSAGE
-from labeling.labeling_jobs import TooManySetAside, labeling_job_create, labeling_job_run
 from labeling.models import Labeler, LabelingJob, ModelLabel, SetAsidePair
+from labeling.services.labeling_jobs import TooManySetAside, labeling_job_create, labeling_job_run
 from tests.factories import DocumentFactory, LabelerFactory, PairFactory, QueryFactory, UserFactory
 
 from .test_labeler_openai import OK, backend_for, chat_reply, scripted

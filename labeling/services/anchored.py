@@ -29,12 +29,12 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .calibration import anchor_thresholds, anchors_pick, deferrals_pick, grades_from_thresholds
+from ..calibration import anchor_thresholds, anchors_pick, deferrals_pick, grades_from_thresholds
+from ..labelers import backend_for
+from ..labelers.base import Label, LabelerBackend
+from ..models import AnchorSet, Labeler, LabelingJob, ModelLabel
+from ..selectors import pairs_in_scope, pairs_unlabeled
 from .grading import Graded, job_batch_size, model_labels_write, pairs_grade
-from .labelers import backend_for
-from .labelers.base import Label, LabelerBackend
-from .models import AnchorSet, Labeler, LabelingJob, ModelLabel
-from .selectors import pairs_in_scope, pairs_unlabeled
 
 PROMPT_VERSION = "anchored-v1"
 MAX_ANCHORS_PER_QUERY = 1000
