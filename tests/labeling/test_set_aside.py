@@ -8,13 +8,13 @@ from django.urls import reverse
 
 from annotate.roles import ADMIN, user_role_set
 from distill.models import Run
-from labeling.anchored import anchored_labeler_create
 from labeling.calibration import anchors_pick
-from labeling.grading import TooManySetAside
 from labeling.labelers.base import SET_ASIDE_REASONS, PairsSetAside
 from labeling.labelers.prompting import REPAIR_MESSAGE
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.models import AnchorSet, Labeler, LabelingJob, ModelLabel, SetAsidePair
+from labeling.services.anchored import anchored_labeler_create
+from labeling.services.grading import TooManySetAside
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
 from tests.factories import (
     DocumentFactory,
     LabelerFactory,

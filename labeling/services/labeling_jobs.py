@@ -2,7 +2,7 @@
 
 Each batch's labels and the job's counters are written in one transaction, so a worker killed
 at any point resumes from the pairs still without a label: no duplicates, nothing lost. An
-anchored labeler's job goes query by query instead (labeling.anchored).
+anchored labeler's job goes query by query instead (labeling.services.anchored).
 
 A pair the labeler cannot grade (a reply with no grade, a refusal, a content filter, a timeout
 after the retries: labelers.base.PairsSetAside) is set aside with its reason and the job goes
@@ -16,8 +16,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..enqueue import job_enqueue, job_requeue
+from ..labelers import backend_for
+from ..labelers.base import LabelerBackend
+from ..models import Labeler, LabelingJob, SetAsidePair
+from ..selectors import pairs_in_scope, pairs_unlabeled
+from ..workers import job_claim, jobs_stranded, resumer
 from .anchored import anchored_job_label
-from .enqueue import job_enqueue, job_requeue
 from .grading import (
     job_batch_size,
     max_error_share,
@@ -26,12 +31,7 @@ from .grading import (
     set_aside_check,
     set_aside_write,
 )
-from .labelers import backend_for
-from .labelers.base import LabelerBackend
-from .models import Labeler, LabelingJob, SetAsidePair
 from .promotion import NotPromoted, promotion_refusal
-from .selectors import pairs_in_scope, pairs_unlabeled
-from .workers import job_claim, jobs_stranded, resumer
 
 LABEL_JOB_TASK = "labeling.label_job"
 
@@ -44,7 +44,7 @@ def labeling_queue(*, labeler: Labeler) -> str:
 def labeling_job_create(*, labeler: Labeler, scope: dict, description: str = "", batch_size: int | None = None,
                         enqueue: bool = True, gated: bool = True) -> LabelingJob:
     """A job of a labeler over the pairs in `scope`. `gated`: refuse a student that has not passed
-    its promotion gate (labeling.promotion); evaluations, which decide the gate, pass False."""
+    its promotion gate (labeling.services.promotion); evaluations, which decide the gate, pass False."""
     refusal = promotion_refusal(labeler) if gated else None
     if refusal:
         raise NotPromoted(refusal)

@@ -35,7 +35,11 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .calibration import anchor_thresholds, anchors_pick, deferrals_pick, grades_from_thresholds
+from ..calibration import anchor_thresholds, anchors_pick, deferrals_pick, grades_from_thresholds
+from ..labelers import backend_for
+from ..labelers.base import Label, LabelerBackend, SetAside
+from ..models import AnchorSet, Labeler, LabelingJob, ModelLabel, SetAsidePair
+from ..selectors import pairs_in_scope, pairs_unlabeled
 from .grading import (
     Graded,
     job_batch_size,
@@ -46,10 +50,6 @@ from .grading import (
     set_aside_check,
     set_aside_write,
 )
-from .labelers import backend_for
-from .labelers.base import Label, LabelerBackend, SetAside
-from .models import AnchorSet, Labeler, LabelingJob, ModelLabel, SetAsidePair
-from .selectors import pairs_in_scope, pairs_unlabeled
 
 PROMPT_VERSION = "anchored-v1"
 MAX_ANCHORS_PER_QUERY = 1000

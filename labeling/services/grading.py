@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .labelers.base import Label, LabelerBackend, PairsSetAside, SetAside
-from .models import Labeler, LabelingJob, ModelLabel, SetAsidePair
-from .selectors import pair_inputs, set_aside_reasons
+from ..labelers.base import Label, LabelerBackend, PairsSetAside, SetAside
+from ..models import Labeler, LabelingJob, ModelLabel, SetAsidePair
+from ..selectors import pair_inputs, set_aside_reasons
 
 # Pairs per checkpoint for a cross-encoder: it sorts each chunk by length into its own batches,
 # so large chunks pad less (benchmarks/results/throughput.md: bf16 at 141 pairs/s on 48 pairs, 234 on 1,024).
