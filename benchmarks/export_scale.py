@@ -6,7 +6,7 @@ The database is the app's (DATABASE_URL, else var/assessor.sqlite3); migrations 
 first. A labeler "bench-export-<N>" with N labels is loaded once through the models' tables
 (100 pairs per query, over 100,000 documents; pairs by COPY on PostgreSQL, executemany on
 SQLite; labels by INSERT ... SELECT) and kept for the next run unless --drop. Only the export
-is timed: labeling.exports' labeler rows to a file, best of --repeats, with the process's
+is timed: labeling.services.exports' labeler rows to a file, best of --repeats, with the process's
 resident memory sampled every 20 ms while it runs (flat when streamed). Prints the table and
 writes benchmarks/results/export_scale.md, replacing only this database vendor's section.
 """
@@ -34,8 +34,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from labeling import exports  # noqa: E402
 from labeling.models import Corpus, Document, Labeler, ModelLabel, Pair, Query  # noqa: E402
+from labeling.services import exports  # noqa: E402
 
 from report import RssPeak, cpu_description  # noqa: E402
 

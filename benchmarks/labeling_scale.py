@@ -54,9 +54,9 @@ from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from labeling.labelers import backend_for  # noqa: E402
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run  # noqa: E402
 from labeling.models import Corpus, Document, Labeler, LabelingJob, ModelLabel, Pair, Query  # noqa: E402
 from labeling.selectors import pair_inputs  # noqa: E402
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run  # noqa: E402
 from labeling.workers import job_lease  # noqa: E402
 
 from report import RssPeak, cpu_description  # noqa: E402
