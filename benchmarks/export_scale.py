@@ -127,7 +127,7 @@ def main() -> None:
     print(section)
     text = RESULTS.read_text() if RESULTS.exists() else TITLE + "\n\n"
     pattern = re.compile(rf"^## {vendor}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
     if args.drop:
         ModelLabel.objects.filter(labeler=labeler).delete()

@@ -197,8 +197,9 @@ def main() -> None:
     labels = ModelLabel.objects.filter(labeler=labeler)
     per_pair = labels.values("pair_id").annotate(n=Count("id")).filter(n__gt=1).count()
     assert job.status == LabelingJob.Status.SUCCEEDED, job.status
-    assert labels.count() == job.total == args.pairs and per_pair == 0, (labels.count(), per_pair)
-    assert not Pair.objects.filter(query__corpus__name=name).exclude(model_labels__labeler=labeler).exists()
+    in_scope = labels.filter(pair__query__corpus__name=name).count()
+    # As many labels in the scope as pairs, none twice: one label on every pair.
+    assert labels.count() == in_scope == job.total == args.pairs and per_pair == 0, (labels.count(), per_pair)
 
     job_rate = result["pairs"] / result["seconds"]
     # The job's own cost per pair, and the share of the model's rate it would keep at the 500
@@ -233,7 +234,7 @@ def main() -> None:
     print(section)
     text = RESULTS.read_text() if RESULTS.exists() else TITLE + "\n\n"
     pattern = re.compile(rf"^## {vendor}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
     if args.drop:
         labeler.delete()
