@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 
 from distill.models import BenchmarkBuild
 from distill.services.benchmark_builds import MAX_DEPTH
-from labeling.import_jobs import import_path_resolve
 from labeling.models import Corpus, ImportJob, Labeler
 from labeling.scopes import MAX_QUERY_IDS
+from labeling.services.import_jobs import import_path_resolve
 
 SLUG = r"^[-a-zA-Z0-9_]+$"
 SLUG_ERRORS = {"invalid": "Use only letters, digits, - and _."}

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -18,7 +20,7 @@ def as_role(db):
     """as_role("admin") -> a logged-in test client of a fresh user with that role (None: no role)."""
 
     def make(role: str | None, username: str | None = None) -> Client:
-        user = UserFactory(username=username or f"user-{role}")
+        user: Any = UserFactory(username=username or f"user-{role}")
         if role:
             user_role_set(user=user, role=role)
         client = Client()

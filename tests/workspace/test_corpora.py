@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER
-from labeling.import_jobs import import_job_run
+from labeling.services.import_jobs import import_job_run
 from labeling.models import Document, ImportJob, Judgment, Query
 from tests.factories import DocumentFactory
 

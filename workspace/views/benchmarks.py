@@ -16,10 +16,11 @@ from annotate.roles import ANNOTATOR, user_role_set
 from annotate.selectors import benchmark_visible_get, gold_accuracy, progress_get
 from annotate.services import membership_add, membership_remove
 from annotate.text import markdown_safe
+from config.htmx import HtmxHttpRequest, page_or_fragment
 from distill.models import BenchmarkBuild
 from distill.services.benchmark_builds import benchmark_build_create
 from labeling.enqueue import QUEUE_UNREACHABLE
-from labeling.import_jobs import import_upload_save
+from labeling.services.import_jobs import import_upload_save
 from labeling.workers import job_unsent
 
 from ..forms import BenchmarkForm, MemberAddForm
@@ -42,7 +43,7 @@ def _params(data: dict) -> dict:
 @require_http_methods(["GET", "POST"])
 @permission_required(["annotate.add_benchmark", "annotate.add_benchmarkitem", "labeling.add_pair"],
                      raise_exception=True)
-def benchmark_new(request):
+def benchmark_new(request: HtmxHttpRequest):
     form = BenchmarkForm(request.POST or None, request.FILES or None, initial={"corpus": request.GET.get("corpus")})
     preview = None
     if request.method == "POST" and "preview" in request.POST:
@@ -69,11 +70,10 @@ def benchmark_new(request):
 
 @require_GET
 @permission_required("annotate.add_benchmark", raise_exception=True)
-def build_detail(request, build_id: int):
+def build_detail(request: HtmxHttpRequest, build_id: int):
     build = get_object_or_404(BenchmarkBuild.objects.select_related("corpus", "benchmark"), id=build_id)
     context = {"build": build, "active": build.status in ACTIVE}
-    return render(request, "workspace/build_detail.html#status" if request.htmx else "workspace/build_detail.html",
-                  context)
+    return page_or_fragment(request, template="workspace/build_detail.html", fragment="status", context=context)
 
 
 def _benchmark_or_404(request, name: str) -> Benchmark:

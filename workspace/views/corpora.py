@@ -11,11 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotate.selectors import corpora_visible_to, user_sees_corpora
-from labeling.corpora import corpus_create
+from config.htmx import HtmxHttpRequest, page_or_fragment
 from labeling.enqueue import QUEUE_UNREACHABLE
-from labeling.import_jobs import import_job_create, import_upload_save
 from labeling.models import Corpus, ImportJob
 from labeling.selectors import corpora_with_counts, corpus_counts, documents_search, import_jobs_of_corpus
+from labeling.services.corpora import corpus_create
+from labeling.services.import_jobs import import_job_create, import_upload_save
 from labeling.workers import job_unsent
 
 from ..forms import CorpusForm, DocumentSearchForm, ImportForm
@@ -109,17 +110,16 @@ def corpus_import(request, name: str):
 
 @require_GET
 @permission_required("labeling.view_importjob", raise_exception=True)
-def import_detail(request, job_id: int):
+def import_detail(request: HtmxHttpRequest, job_id: int):
     job = get_object_or_404(ImportJob, id=job_id)
     context = {"job": job, "active": job.status in ACTIVE,
                "corpus": Corpus.objects.filter(name=job.corpus_name).first()}
-    return render(request, "workspace/import_detail.html#status" if request.htmx else "workspace/import_detail.html",
-                  context)
+    return page_or_fragment(request, template="workspace/import_detail.html", fragment="status", context=context)
 
 
 @require_GET
 @login_required
-def corpus_detail(request, name: str):
+def corpus_detail(request: HtmxHttpRequest, name: str):
     corpus = _corpus_or_404(request, name)
     search = DocumentSearchForm(request.GET or None)
     text = search.cleaned_data["q"] if search.is_valid() else ""
@@ -127,8 +127,7 @@ def corpus_detail(request, name: str):
     context = {"corpus": corpus, "counts": corpus_counts(corpus=corpus), "search": search, "q": text,
                "documents": documents, "imports": import_jobs_of_corpus(corpus_name=corpus.name),
                "benchmarks": corpus.benchmark_builds.filter(benchmark__isnull=False).select_related("benchmark")}
-    template = "workspace/corpus_detail.html#documents" if request.htmx else "workspace/corpus_detail.html"
-    return render(request, template, context)
+    return page_or_fragment(request, template="workspace/corpus_detail.html", fragment="documents", context=context)
 
 
 @require_GET

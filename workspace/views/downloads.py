@@ -1,5 +1,5 @@
 """Qrels downloads, streamed: an annotator's judgments, a labeler's labels, or a benchmark's
-consensus, as TREC, JSONL or CSV (labeling.exports), each name checked against what the
+consensus, as TREC, JSONL or CSV (labeling.services.exports), each name checked against what the
 user may see."""
 
 from django.contrib.auth import get_user_model
@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET
 
 from annotate.models import Benchmark
 from annotate.selectors import benchmark_consensus_rows, benchmark_visible_get
-from labeling.exports import FORMATS, annotator_qrel_rows, labeler_qrel_rows, qrels_stream
 from labeling.models import Labeler
+from labeling.services.exports import FORMATS, annotator_qrel_rows, labeler_qrel_rows, qrels_stream
 
 CONTENT_TYPES = {"trec": "text/plain; charset=utf-8", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 SUFFIXES = {"trec": "txt", "jsonl": "jsonl", "csv": "csv"}

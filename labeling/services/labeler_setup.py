@@ -3,10 +3,10 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from .importers.batches import valid_slug
-from .judge import JudgeFailed, JudgeUnavailable, pairs_judge
-from .labelers.base import PairInput
-from .models import Labeler
+from ..importers.batches import valid_slug
+from ..judge import JudgeFailed, JudgeUnavailable, pairs_judge
+from ..labelers.base import PairInput
+from ..models import Labeler
 
 TEST_PAIR = PairInput(
     query="how long does a passport renewal take",
