@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from annotate.roles import user_role_set
+from tests.annotate.conftest import bench_factory  # noqa: F401 (a fixture)
 from tests.factories import CorpusFactory, DocumentFactory, QueryFactory, UserFactory
 
 

@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER
-from labeling.services.import_jobs import import_job_run
 from labeling.models import Document, ImportJob, Judgment, Query
+from labeling.services.import_jobs import import_job_run
 from tests.factories import DocumentFactory
 
 pytestmark = pytest.mark.django_db
