@@ -3,9 +3,9 @@ ways (all imported pairs; BM25's top k per query; TREC run files' top k, pooled;
 stratified by a labeler's grade), then gold and calibration items picked across the grades a
 reference labeler gave.
 
-Why a job: BM25 indexes the whole corpus (tens of seconds at 100,000 documents), and a deep
-run file pooled over many queries writes tens of thousands of pairs; every method goes the
-same way so the page shows one kind of progress. Idempotent: pairs are made where missing and
+Why a job: BM25 indexes the whole corpus first (9 s at 100,000 documents, 135 s at a million:
+benchmarks/results/bm25_scale.md), and deep run files pooled over many queries write tens of
+thousands of pairs; the quick methods go the same way, so the page shows one kind of progress. Idempotent: pairs are made where missing and
 items added by pair, so a resumed build ends with the same benchmark.
 """
 
