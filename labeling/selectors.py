@@ -3,7 +3,8 @@
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from .labelers.base import PairInput
@@ -123,6 +124,18 @@ def documents_search(*, corpus: Corpus, text: str = "") -> QuerySet[Document]:
         documents = documents.filter(Q(external_id__icontains=text) | Q(title__icontains=text)
                                      | Q(text__icontains=text))
     return documents
+
+
+def graders_of_corpus(*, corpus: Corpus, limit: int = 100) -> tuple[list[str], list[str]]:
+    """(usernames of the people, names of the labelers) who graded pairs of the corpus: its
+    downloads. One probe per user or labeler (tens), not a scan of the grades."""
+    people = (get_user_model().objects.filter(Exists(Judgment.objects.filter(annotator=OuterRef("pk"),
+                                                                             pair__query__corpus=corpus)))
+              .order_by("username").values_list("username", flat=True)[:limit])
+    labelers = (Labeler.objects.filter(Exists(ModelLabel.objects.filter(labeler=OuterRef("pk"),
+                                                                        pair__query__corpus=corpus)))
+                .order_by("name").values_list("name", flat=True)[:limit])
+    return list(people), list(labelers)
 
 
 def import_jobs_of_corpus(*, corpus_name: str, limit: int = 20) -> list[ImportJob]:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from annotate.models import Benchmark
 from distill.models import BenchmarkBuild
 from distill.services.benchmark_builds import MAX_DEPTH
 from labeling.models import Corpus, ImportJob, Labeler
@@ -138,6 +139,12 @@ class BenchmarkForm(forms.Form):
                                        help_text="Gold and calibration grades: this labeler's (a recorded run, say).")
     guidelines = forms.CharField(required=False, max_length=100_000, widget=forms.Textarea(attrs={"rows": 8}),
                                  help_text="Markdown, shown to annotators before their first pair.")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if Benchmark.objects.filter(name=name).exists():  # before its run files are kept for the worker
+            raise forms.ValidationError(f"A benchmark named {name!r} exists already.")
+        return name
 
     def clean_query_ids(self) -> list[str]:
         return _lines(self.cleaned_data.get("query_ids", ""), limit=MAX_QUERY_IDS, what="query ids")

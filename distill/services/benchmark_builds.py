@@ -5,8 +5,9 @@ reference labeler gave.
 
 Why a job: BM25 indexes the whole corpus first (9 s at 100,000 documents, 135 s at a million:
 benchmarks/results/bm25_scale.md), and deep run files pooled over many queries write tens of
-thousands of pairs; the quick methods go the same way, so the page shows one kind of progress. Idempotent: pairs are made where missing and
-items added by pair, so a resumed build ends with the same benchmark.
+thousands of pairs; the quick methods go the same way, so the page shows one kind of progress.
+Idempotent: pairs are made where missing and items added by pair, so a resumed build ends with
+the same benchmark.
 """
 
 import random
@@ -41,8 +42,9 @@ def benchmark_build_create(*, name: str, corpus: Corpus, method: str, params: di
     valid_slug("benchmark", name)
     if method not in BenchmarkBuild.Method.values:
         raise ValueError(f"unknown way to choose pairs {method!r}")
-    if Benchmark.objects.filter(name=name).exists():
-        raise ValueError(f"a benchmark named {name!r} exists already")
+    if Benchmark.objects.filter(name=name).exists() or BenchmarkBuild.objects.filter(
+            name=name, status__in=[BenchmarkBuild.Status.QUEUED, BenchmarkBuild.Status.RUNNING]).exists():
+        raise ValueError(f"a benchmark named {name!r} exists already (or is being made)")
     if method in (BenchmarkBuild.Method.BM25, BenchmarkBuild.Method.RUNS) and not 1 <= params.get("k", 0) <= MAX_DEPTH:
         raise ValueError(f"k must be between 1 and {MAX_DEPTH}")
     if method == BenchmarkBuild.Method.RUNS and not params.get("run_paths"):

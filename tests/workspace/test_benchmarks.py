@@ -170,3 +170,12 @@ def test_members_page_refuses_others(as_role, bench_factory):
     admin = as_role(ADMIN)
     assert admin.get(reverse("workspace:benchmark_setup", args=["nope"])).status_code == 404
     assert admin.post(reverse("workspace:member_remove", args=["theirs", 999999])).status_code == 404
+
+
+def test_ids_past_any_row_are_404_not_a_traceback(as_role, corpus, bench_factory):
+    bench_factory(n=1, name="b")
+    admin, big = as_role(ADMIN), 10**30
+    for url in [reverse("workspace:import_detail", args=[big]), reverse("workspace:build_detail", args=[big]),
+                reverse("workspace:document_detail", args=["intranet", big])]:
+        assert admin.get(url).status_code == 404, url
+    assert admin.post(reverse("workspace:member_remove", args=["b", big])).status_code == 404

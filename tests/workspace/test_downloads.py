@@ -57,3 +57,15 @@ def test_refusals(as_role, bench_factory):
     assert admin.get(URL, {"benchmark": "hidden", "labeler": "x"}).status_code == 400
     assert admin.get(URL).status_code == 400
     assert admin.get(URL, {"benchmark": "x" * 10_000}).status_code == 404
+
+
+def test_the_corpus_page_links_each_graders_qrels(as_role, corpus):
+    pair = PairFactory(query=corpus.queries.first(), document=corpus.documents.first())
+    JudgmentFactory(pair=pair, annotator=UserFactory(username="priya"))
+    ModelLabelFactory(pair=pair, labeler=LabelerFactory(name="teacher"))
+    JudgmentFactory(annotator=UserFactory(username="elsewhere"))  # another corpus's grader
+    page = as_role(ADMIN).get(reverse("workspace:corpus_detail", args=["intranet"])).content.decode()
+    downloads = page.split('id="downloads"')[1].split("</section>")[0]
+    assert f"{URL}?annotator=priya&amp;format=csv" in downloads
+    assert f"{URL}?labeler=teacher&amp;format=trec" in downloads
+    assert "elsewhere" not in downloads

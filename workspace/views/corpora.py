@@ -14,7 +14,13 @@ from annotate.selectors import corpora_visible_to, user_sees_corpora
 from config.htmx import HtmxHttpRequest, page_or_fragment
 from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.models import Corpus, ImportJob
-from labeling.selectors import corpora_with_counts, corpus_counts, documents_search, import_jobs_of_corpus
+from labeling.selectors import (
+    corpora_with_counts,
+    corpus_counts,
+    documents_search,
+    graders_of_corpus,
+    import_jobs_of_corpus,
+)
 from labeling.services.corpora import corpus_create
 from labeling.services.import_jobs import import_job_create, import_upload_save
 from labeling.workers import job_unsent
@@ -124,7 +130,9 @@ def corpus_detail(request: HtmxHttpRequest, name: str):
     search = DocumentSearchForm(request.GET or None)
     text = search.cleaned_data["q"] if search.is_valid() else ""
     documents = Paginator(documents_search(corpus=corpus, text=text), PAGE_SIZE).get_page(request.GET.get("page"))
+    people, labelers = graders_of_corpus(corpus=corpus)
     context = {"corpus": corpus, "counts": corpus_counts(corpus=corpus), "search": search, "q": text,
+               "people": people, "labelers": labelers if request.user.has_perm("labeling.view_modellabel") else [],
                "documents": documents, "imports": import_jobs_of_corpus(corpus_name=corpus.name),
                "benchmarks": corpus.benchmark_builds.filter(benchmark__isnull=False).select_related("benchmark")}
     return page_or_fragment(request, template="workspace/corpus_detail.html", fragment="documents", context=context)
