@@ -17,8 +17,8 @@ from labeling.services.import_jobs import import_path_resolve
 SLUG = r"^[-a-zA-Z0-9_]+$"
 SLUG_ERRORS = {"invalid": "Use only letters, digits, - and _."}
 DOCUMENT_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".zip", ".txt", ".md", ".markdown", ".html", ".htm")
-SUFFIXES = {"documents": DOCUMENT_SUFFIXES, "queries": (".tsv", ".jsonl", ".ndjson", ".txt"),
-            "qrels": (".txt", ".qrels", ".tsv", "")}
+# What each importer reads by the name's suffix; queries (TSV unless JSONL) and qrels take any name.
+SUFFIXES: dict[str, tuple[str, ...]] = {"documents": DOCUMENT_SUFFIXES, "queries": (), "qrels": ()}
 MAX_RUN_FILES = 20
 
 
@@ -42,8 +42,8 @@ def _upload_checked(upload, suffixes: tuple[str, ...] = ()) -> None:
     if upload.size > settings.API_UPLOAD_MAX_BYTES:
         raise forms.ValidationError(f"{upload.name}: over the upload limit of {settings.API_UPLOAD_MAX_BYTES:,} bytes")
     if suffixes and Path(upload.name).suffix.lower() not in suffixes:
-        kinds = ", ".join(s for s in suffixes if s)
-        raise forms.ValidationError(f"{upload.name}: not a file this import reads (use {kinds})")
+        kinds = ", ".join(suffixes)
+        raise forms.ValidationError(f"{upload.name}: not a file this import reads (use {kinds}).")
 
 
 class ImportForm(forms.Form):

@@ -21,6 +21,10 @@ from ..models import ImportJob
 from ..workers import job_claim, jobs_stranded, resumer
 
 IMPORT_JOB_TASK = "labeling.import_job"
+# The permissions an import of each kind needs (the admin role has them all); qrels also need
+# add_judgment (as a person's) or add_modellabel (as a recorded run's).
+IMPORT_PERMISSIONS = {"documents": ("labeling.add_document",), "queries": ("labeling.add_query",),
+                      "qrels": ("labeling.add_pair",)}
 MAX_UPLOAD_NAME = 100
 
 

@@ -22,15 +22,12 @@ from labeling.selectors import (
     import_jobs_of_corpus,
 )
 from labeling.services.corpora import corpus_create
-from labeling.services.import_jobs import import_job_create, import_upload_save
+from labeling.services.import_jobs import IMPORT_PERMISSIONS, import_job_create, import_upload_save
 from labeling.workers import job_unsent
 
 from ..forms import CorpusForm, DocumentSearchForm, ImportForm
 
 PAGE_SIZE = 25
-# The permissions an import of each kind needs, as the API asks (the admin role has them all).
-KIND_PERMISSIONS = {"documents": ("labeling.add_document",), "queries": ("labeling.add_query",),
-                    "qrels": ("labeling.add_pair",)}
 ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 
 
@@ -41,7 +38,7 @@ def _corpus_or_404(request, name: str) -> Corpus:
 
 
 def _kinds_allowed(user) -> tuple[str, ...]:
-    return tuple(k for k, perms in KIND_PERMISSIONS.items() if user.has_perms(perms))
+    return tuple(k for k, perms in IMPORT_PERMISSIONS.items() if user.has_perms(perms))
 
 
 def _import_start(request, form: ImportForm, corpus_name: str) -> ImportJob:
@@ -103,7 +100,7 @@ def corpus_import(request, name: str):
         raise PermissionDenied
     form = _import_form(request, initial={"kind": request.GET.get("kind", "queries")})
     if request.method == "POST" and form.is_valid():
-        if not request.user.has_perms(KIND_PERMISSIONS[form.cleaned_data["kind"]]):
+        if not request.user.has_perms(IMPORT_PERMISSIONS[form.cleaned_data["kind"]]):
             raise PermissionDenied
         try:
             job = _import_start(request, form, corpus.name)

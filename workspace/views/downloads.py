@@ -10,10 +10,15 @@ from django.views.decorators.http import require_GET
 from annotate.models import Benchmark
 from annotate.selectors import benchmark_consensus_rows, benchmark_visible_get
 from labeling.models import Labeler
-from labeling.services.exports import FORMATS, annotator_qrel_rows, labeler_qrel_rows, qrels_stream
+from labeling.services.exports import (
+    CONTENT_TYPES,
+    FORMATS,
+    SUFFIXES,
+    annotator_qrel_rows,
+    labeler_qrel_rows,
+    qrels_stream,
+)
 
-CONTENT_TYPES = {"trec": "text/plain; charset=utf-8", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
-SUFFIXES = {"trec": "txt", "jsonl": "jsonl", "csv": "csv"}
 SOURCES = ("benchmark", "annotator", "labeler")
 
 
