@@ -98,6 +98,12 @@ class CorpusForm(forms.Form):
                             help_text="Letters, digits, - and _ (used in URLs and exports).")
     description = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}))
 
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if Corpus.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"A corpus named {name!r} exists already: import into it from its page.")
+        return name
+
 
 class DocumentSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")

@@ -4,6 +4,7 @@ import random
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -16,6 +17,7 @@ from labeling.models import Judgment, Labeler, ModelLabel, Pair
 from labeling.selectors import pairs_in_scope
 
 from ..models import AnnotatorPreference, Benchmark, BenchmarkItem, Membership
+from ..roles import ANNOTATOR, user_role_set
 
 BATCH_SIZE = 5000
 
@@ -176,6 +178,14 @@ def membership_add(*, benchmark: Benchmark, users: Iterable) -> int:
         [Membership(benchmark=benchmark, user=u) for u in users if u.pk not in existing], ignore_conflicts=True
     )
     return len({u.pk for u in users} - existing)
+
+
+@transaction.atomic
+def annotator_create(*, username: str, password: str):
+    """A new user with the annotator role (an admin adding someone to a benchmark)."""
+    user = get_user_model().objects.create_user(username=username, password=password)
+    user_role_set(user=user, role=ANNOTATOR)
+    return user
 
 
 def membership_remove(*, benchmark: Benchmark, users: Iterable) -> int:

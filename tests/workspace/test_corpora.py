@@ -155,3 +155,10 @@ def test_a_document_shows_its_metadata_and_sanitised_text(as_role, corpus):
     assert "Mallory" in page and "x/evil.html" in page and "<script>alert(1)" not in page
     other = DocumentFactory(external_id="elsewhere")
     assert client.get(reverse("workspace:document_detail", args=["intranet", other.id])).status_code == 404
+
+
+def test_a_new_corpus_may_not_take_an_existing_name(as_role, corpus, import_root):
+    page = as_role(ADMIN).post(reverse("workspace:corpus_new"), {"name": "intranet", "kind": "documents",
+                                                                 "file": upload("d.jsonl", '{"docid": "x"}')})
+    assert "exists already: import into it from its page" in page.content.decode()
+    assert not ImportJob.objects.exists()

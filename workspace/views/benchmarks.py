@@ -12,9 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.models import Benchmark, Membership
-from annotate.roles import ANNOTATOR, user_role_set
 from annotate.selectors import benchmark_visible_get, gold_accuracy, progress_get
-from annotate.services import membership_add, membership_remove
+from annotate.services import annotator_create, membership_add, membership_remove
 from annotate.text import markdown_safe
 from config.htmx import HtmxHttpRequest, page_or_fragment
 from distill.models import BenchmarkBuild
@@ -106,8 +105,7 @@ def benchmark_setup(request, name: str):
             data = form.cleaned_data
             with transaction.atomic():
                 if data.get("create"):
-                    user = get_user_model().objects.create_user(username=data["username"], password=data["password"])
-                    user_role_set(user=user, role=ANNOTATOR)
+                    user = annotator_create(username=data["username"], password=data["password"])
                 else:
                     user = get_user_model().objects.get(username=data["username"])
                 added = membership_add(benchmark=benchmark, users=[user])
