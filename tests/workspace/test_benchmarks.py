@@ -123,6 +123,7 @@ def test_the_guidelines_preview_renders_markdown_safely(as_role):
     text = "# Rules\n\n**Grade 3**: answers it.\n\n<script>alert(1)</script>"
     page = admin.post(reverse("workspace:benchmark_new"), {"guidelines": text, "preview": "1"}).content.decode()
     assert "<h1>Rules</h1>" in page and "<strong>Grade 3</strong>" in page and "<script>alert" not in page
+    assert "This field is required" not in page  # a preview is not a submit
     fragment = admin.post(reverse("workspace:benchmark_new"), {"guidelines": text, "preview": "1"},
                           headers={"HX-Request": "true"}).content.decode()
     assert fragment.lstrip().startswith('<div id="preview"') and "<h1>Rules</h1>" in fragment

@@ -44,6 +44,7 @@ def test_a_new_corpus_imports_its_upload_as_a_job_and_shows_the_outcome(as_role,
     assert job.uploaded and job.status == "queued" and job.created_by == admin.user
     fragment = admin.get(response["Location"], headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 1s"' in fragment and "<html" not in fragment  # polls while queued
+    assert '<noscript><meta http-equiv="refresh"' in fragment  # and reloads without JavaScript
     run_last_job()
     page = admin.get(response["Location"]).content.decode()
     assert "Read 2 documents: 2 new" in page and "hx-trigger" not in page

@@ -49,6 +49,7 @@ def benchmark_new(request: HtmxHttpRequest):
         preview = markdown_safe(request.POST.get("guidelines", "")[:100_000])
         if request.htmx:
             return render(request, "workspace/benchmark_new.html#preview", {"preview": preview})
+        form = BenchmarkForm(initial=request.POST.dict())  # without JS: the page again, as typed, no errors yet
     elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         params = _params(data)
