@@ -8,8 +8,9 @@ from django.urls import reverse
 from annotate.models import Benchmark, BenchmarkItem, Membership
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER
 from distill.models import BenchmarkBuild
-from distill.services.benchmark_builds import benchmark_build_run
+from distill.services.benchmark_builds import benchmark_build_run, benchmark_builds_resume
 from labeling.models import Pair
+from labeling.workers import jobs_stranded
 from tests.factories import (
     BenchmarkFactory,
     DocumentFactory,
@@ -180,3 +181,25 @@ def test_ids_past_any_row_are_404_not_a_traceback(as_role, corpus, bench_factory
                 reverse("workspace:document_detail", args=["intranet", big])]:
         assert admin.get(url).status_code == 404, url
     assert admin.post(reverse("workspace:member_remove", args=["b", big])).status_code == 404
+
+
+def test_a_build_run_again_after_a_crash_ends_with_the_same_benchmark(as_role, corpus):
+    DocumentFactory(corpus=corpus, external_id="cafe", title="Cafeteria", text="The cafeteria travel policy.")
+    create(as_role(ADMIN), name="again", method="bm25", k=2)
+    first = built()
+    items = pair_keys(first.benchmark)
+    # As if the worker died after writing the benchmark, before marking the build done.
+    BenchmarkBuild.objects.filter(id=first.id).update(status="running", benchmark=None)
+    second = built()
+    assert second.status == "succeeded" and second.benchmark == first.benchmark
+    assert pair_keys(second.benchmark) == items and second.benchmark.items.count() == len(items)
+    assert Pair.objects.count() == len(items)
+
+
+def test_stranded_builds_are_sent_again(as_role, corpus):
+    create(as_role(ADMIN), name="stranded", method="all")
+    build = BenchmarkBuild.objects.get()
+    BenchmarkBuild.objects.filter(id=build.id).update(owner="dead-worker", heartbeat_at=None)
+    assert jobs_stranded(BenchmarkBuild.objects.all()).exists()
+    benchmark_builds_resume()
+    assert not jobs_stranded(BenchmarkBuild.objects.all()).exists()  # taken and sent (the broker is a folder here)
