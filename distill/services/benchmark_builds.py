@@ -25,6 +25,7 @@ from labeling.importers import ImportFileError
 from labeling.importers.batches import batched, valid_slug
 from labeling.importers.runs import run_top_k
 from labeling.models import Corpus, Document, Labeler, ModelLabel, Pair, Query
+from labeling.services.import_jobs import import_upload_discard
 from labeling.workers import job_claim, jobs_stranded, resumer
 
 from ..bm25 import BM25Index
@@ -86,7 +87,7 @@ def _finish(build: BenchmarkBuild, status: str, *, error: dict | None = None, be
     BenchmarkBuild.objects.filter(id=build.id).update(status=status, error=error or {}, benchmark=benchmark,
                                                       finished_at=timezone.now())
     for path in build.params.get("run_paths", []) if build.params.get("uploaded") else []:
-        Path(path).unlink(missing_ok=True)
+        import_upload_discard(path=path)
 
 
 def _progress(build: BenchmarkBuild, done: int, total: int) -> None:

@@ -123,11 +123,16 @@ def _finish(job: ImportJob, status: str, *, summary: dict | None = None, error: 
                                                finished_at=timezone.now())
     shutil.rmtree(_unpack_dir(job), ignore_errors=True)
     if job.uploaded:  # the upload's copy has served; a crash before here keeps it for the resume
-        path = Path(job.path)
-        if path.parent.parent == Path(settings.UPLOAD_DIR):
-            shutil.rmtree(path.parent, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        import_upload_discard(path=job.path)
+
+
+def import_upload_discard(*, path: Path | str) -> None:
+    """Remove an upload's copy (import_upload_save's) and its folder."""
+    path = Path(path)
+    if path.parent.parent == Path(settings.UPLOAD_DIR):
+        shutil.rmtree(path.parent, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @resumer

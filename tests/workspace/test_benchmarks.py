@@ -68,7 +68,7 @@ def test_bm25_takes_the_top_k_per_query(as_role, corpus):
     assert (build.done, build.total) == (1, 1)
 
 
-def test_run_files_are_pooled_top_k_and_a_bad_line_is_located(as_role, corpus):
+def test_run_files_are_pooled_top_k_and_a_bad_line_is_located(as_role, corpus, import_root, settings):
     run_a = "q0 Q0 d0 1 9.0 a\nq0 Q0 d1 2 8.0 a\nq0 Q0 d2 3 7.0 a\n"
     run_b = "q0 Q0 d2 1 5.0 b\nq0 Q0 d0 2 4.0 b\nq1 Q0 d1 1 3.0 b\n"
     admin = as_role(ADMIN)
@@ -77,6 +77,7 @@ def test_run_files_are_pooled_top_k_and_a_bad_line_is_located(as_role, corpus):
     build = built()
     assert build.status == "succeeded", build.error
     assert pair_keys(build.benchmark) == {("q0", "d0"), ("q0", "d1"), ("q0", "d2"), ("q1", "d1")}
+    assert not any(settings.UPLOAD_DIR.iterdir())  # the run files' copies are gone
     create(admin, name="badrun", method="runs", k=2, runs=[SimpleUploadedFile("bad.run", b"q0 Q0 d0 1 high a\n")])
     failed = built()
     assert failed.status == "failed"
