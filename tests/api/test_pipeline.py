@@ -11,7 +11,7 @@ import torch
 
 from annotate.roles import ADMIN, user_role_set
 from api.services.tokens import token_create
-from labeling.labelers.cross_encoder import classifier_load
+from labeling.labelers.classifier import classifier_load
 from labeling.model_registry import model_path
 from labeling.models import ModelLabel
 from tests.api.conftest import ApiClient

@@ -8,12 +8,11 @@ import torch
 
 from labeling.labelers import backend_for, cross_encoder
 from labeling.labelers.base import PairInput
+from labeling.labelers.classifier import classifier_load, cls_only_last_layer
 from labeling.labelers.cross_encoder import (
     CrossEncoderBackend,
     batch_tensors,
     bf16_matmuls,
-    classifier_load,
-    cls_only_last_layer,
     document_segment,
     grade_probabilities,
     runtime_resolve,
