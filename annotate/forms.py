@@ -4,7 +4,7 @@ from labeling.grades import Grade
 from labeling.models import Judgment
 
 from .models import ReviewDecision, Skip
-from .review import ANY, CANT_JUDGE, CONSENSUS, PEOPLE, SPOT, SPREADS
+from .selectors.review import ANY, CANT_JUDGE, CONSENSUS, PEOPLE, SPOT, SPREADS
 
 INPUT_METHODS = [(m, m) for m in (Judgment.InputMethod.KEY, Judgment.InputMethod.CLICK)]
 ID_MAX = 2**63 - 1  # the largest id a database row can have (a bigint): a larger one is a bad request

@@ -205,7 +205,7 @@ class Skip(models.Model):
 
     With a `reason`, they cannot judge it ("can't judge": a broken document, a language they do
     not read, expertise they lack): it never comes back to them, is counted apart from skips and
-    goes to the reviewers' "can't judge" queue (annotate.review)."""
+    goes to the reviewers' "can't judge" queue (annotate.selectors.review)."""
 
     class Reason(models.TextChoices):
         BROKEN = "broken", "Broken document"
@@ -232,7 +232,7 @@ class Skip(models.Model):
 
 class BenchmarkStats(models.Model):
     """The agreement dashboard's figures for one benchmark, as last computed in the background
-    (annotate.dashboard): the page reads this row, never the judgments."""
+    (annotate.services.dashboard): the page reads this row, never the judgments."""
 
     benchmark = models.OneToOneField(Benchmark, on_delete=models.CASCADE, related_name="stats")
     payload = models.JSONField(default=dict)
@@ -351,7 +351,7 @@ class SpotCheck(models.Model):
     """A pair drawn for review although its graders agreed: the model and the people's median
     (`labeler` set), or every annotator (`labeler` null). Drawn per grade stratum; the reviewer's
     decision on it is its verdict (`wrong`: the agreed grade did not stand), and the verdicts
-    estimate how often agreed pairs are wrong (annotate.review.spot_check_estimates)."""
+    estimate how often agreed pairs are wrong (annotate.selectors.review.spot_check_estimates)."""
 
     benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="spot_checks", db_index=False)
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="spot_checks")

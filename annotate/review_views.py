@@ -1,5 +1,5 @@
 """The review pages, for reviewers and admins: the disagreement queue and its decisions (keys
-or clicks), undo, and the audit log. Parse, call annotate.review or the review service,
+or clicks), undo, and the audit log. Parse, call annotate.selectors.review or the review service,
 render; with htmx a POST answers the `#pair` fragment (the next disagreement), without
 JavaScript it redirects to the queue, whose choices stay in the query string."""
 
@@ -17,7 +17,8 @@ from config.htmx import HtmxHttpRequest, fragment_or_redirect
 
 from .forms import DecisionForm, ReviewFilterForm, SpotDrawForm, id_errors
 from .models import Benchmark
-from .review import (
+from .selectors import benchmark_excluded_annotators, highlight_preference
+from .selectors.review import (
     CANT_JUDGE,
     CONSENSUS,
     DEFAULT_SPREAD,
@@ -32,7 +33,6 @@ from .review import (
     review_log,
     spot_check_queue,
 )
-from .selectors import benchmark_excluded_annotators, highlight_preference
 from .services.review import ReviewError, adjudication_decide, adjudication_undo, spot_checks_draw
 from .views import GRADES, bad_request, benchmark_or_404
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .dashboard import DASHBOARD_REFRESH_TASK, benchmark_stats_refresh
+from .services.dashboard import DASHBOARD_REFRESH_TASK, benchmark_stats_refresh
 
 
 # No route of its own: it goes to CELERY_TASK_DEFAULT_QUEUE ("default").

@@ -12,7 +12,7 @@ urlpatterns = [
     path("benchmarks/<slug:name>/undo/", views.undo, name="undo"),
     path("benchmarks/<slug:name>/judgments/<int:judgment_id>/", views.regrade, name="regrade"),
     path("benchmarks/<slug:name>/lease/", views.lease_renew, name="lease_renew"),
-    # The agreement dashboard (issue 4, item 5): figures from annotate.dashboard, cached.
+    # The agreement dashboard: figures from annotate.selectors.dashboard, stored by a worker.
     path("benchmarks/<slug:name>/agreement/", views.agreement, name="agreement"),
     # Review: student-vs-human disagreements, decisions and their audit log (reviewers, admins).
     path("benchmarks/<slug:name>/review/", review_views.review, name="review"),

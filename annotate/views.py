@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.htmx import HtmxHttpRequest, fragment_or_redirect, page_or_fragment, redirect_page
 from labeling.grades import DEFINITIONS, Grade
 
-from . import dashboard, services
+from . import services
 from .forms import GradeForm, LeaseForm, RegradeForm, id_errors
 from .models import Benchmark, BenchmarkItem, Skip
 from .selectors import (
@@ -27,6 +27,8 @@ from .selectors import (
     progress_get,
     user_can_grade,
 )
+from .selectors.dashboard import STALE_SECONDS, benchmark_stats_get, benchmark_stats_is_stale
+from .services.dashboard import benchmark_stats_enqueue, benchmark_stats_refresh
 
 GRADES = [{"value": g.value, "label": g.label, "definition": DEFINITIONS[g]} for g in Grade]
 GRADE_LABEL = {g.value: g.label for g in Grade}
@@ -253,22 +255,22 @@ def agreement(request: HtmxHttpRequest, name: str):
         if not request.user.has_perm("annotate.change_benchmark"):
             raise PermissionDenied("Only admins change what the figures count.")
         services.benchmark_exclude_gated_set(benchmark=benchmark, exclude=request.POST["exclude_gated"] == "1")
-        dashboard.benchmark_stats_refresh(benchmark_id=benchmark.pk)
+        benchmark_stats_refresh(benchmark_id=benchmark.pk)
         return redirect("annotate:agreement", name=benchmark.name)
     if request.method == "POST":
-        sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark, force=True)
+        sending = benchmark_stats_enqueue(benchmark=benchmark, force=True)
         if not request.htmx:
             if sending and sending.failed:
                 messages.warning(request, "The task queue is unreachable: the figures refresh once it is back.")
             else:
                 messages.info(request, "Refresh queued: the figures update in a moment.")
             return redirect("annotate:agreement", name=benchmark.name)
-    stats = dashboard.benchmark_stats_get(benchmark=benchmark)
-    pending = request.method == "POST" or dashboard.benchmark_stats_is_stale(stats=stats)
+    stats = benchmark_stats_get(benchmark=benchmark)
+    pending = request.method == "POST" or benchmark_stats_is_stale(stats=stats)
     if pending and request.method == "GET":
-        sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark)
+        sending = benchmark_stats_enqueue(benchmark=benchmark)
     context = {"benchmark": benchmark, "stats": stats, "data": stats.payload if stats else None, "pending": pending,
-               "queue_unreachable": bool(sending and sending.failed), "stale_seconds": dashboard.STALE_SECONDS}
+               "queue_unreachable": bool(sending and sending.failed), "stale_seconds": STALE_SECONDS}
     return page_or_fragment(request, template="annotate/dashboard.html", fragment="stats", context=context)
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from labeling.labelers.base import PairInput
-from labeling.labelers.cross_encoder import classifier_load, document_segment
+from labeling.labelers.classifier import classifier_load
+from labeling.labelers.cross_encoder import document_segment
 
 FIT_PAIRS = 800
 STUDENT_RECIPE = f"minilm-l6-dl19-llama3-cls-logreg-{FIT_PAIRS}-v1"

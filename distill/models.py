@@ -2,13 +2,11 @@ from django.conf import settings
 from django.db import models
 
 from annotate.models import Benchmark
-from labeling.models import Corpus, JobStatus
+from labeling.models import Corpus, JobStatus, LeasedJob
 
 
-class Run(models.Model):
+class Run(LeasedJob):
     """A distillation run: synthesize, mine, teach, train, evaluate."""
-
-    Status = JobStatus
 
     class Stage(models.TextChoices):
         SYNTHESIZE = "synthesize", "Synthesize queries"
@@ -21,20 +19,16 @@ class Run(models.Model):
     corpus = models.ForeignKey(Corpus, on_delete=models.PROTECT, related_name="runs")
     benchmark = models.ForeignKey(Benchmark, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     config = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
     # Per stage: {"done": n, "total": n, "started_at": iso, "finished_at": iso}.
     progress = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)
-    # The worker executing the current stage, and when it last made progress (labeling.workers).
-    owner = models.CharField(max_length=300, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # owner and heartbeat_at (LeasedJob): the worker executing the current stage.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

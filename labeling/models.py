@@ -235,10 +235,23 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class LabelingJob(models.Model):
-    """A labeler grading a set of pairs, in batches, on a worker; its progress and its cost."""
+class LeasedJob(models.Model):
+    """A background job's lease and times, the same on every kind of job (LabelingJob, ImportJob,
+    distill's Run): the worker executing it and when it last made progress (labeling.workers)."""
 
     Status = JobStatus
+
+    owner = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class LabelingJob(LeasedJob):
+    """A labeler grading a set of pairs, in batches, on a worker; its progress and its cost."""
 
     labeler = models.ForeignKey(Labeler, on_delete=models.CASCADE, related_name="jobs")
     # The pairs, as Pair filter lookups ({"benchmarks__name": "demo"}), so labeling need not
@@ -246,7 +259,7 @@ class LabelingJob(models.Model):
     scope = models.JSONField(default=dict)
     description = models.CharField(max_length=300, blank=True)
     batch_size = models.PositiveIntegerField(default=32)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     tokens_in = models.BigIntegerField(default=0)
@@ -259,12 +272,7 @@ class LabelingJob(models.Model):
     # labeler's params["max_error_share"] of its pairs (labeling.services.grading).
     set_aside = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    # The worker executing it, and when it last made progress (labeling.workers).
-    owner = models.CharField(max_length=300, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -320,7 +328,7 @@ def labeling_cost(prices: dict, *, tokens_in: int, tokens_out: int, seconds: flo
     )
 
 
-class ImportJob(models.Model):
+class ImportJob(LeasedJob):
     """An import (documents, queries or qrels) run on a worker (labeling.services.import_jobs): its file,
     its outcome, and the summary or the located error. Holds a lease like a LabelingJob."""
 
@@ -329,8 +337,6 @@ class ImportJob(models.Model):
         QUERIES = "queries", "Queries"
         QRELS = "qrels", "Qrels"
 
-    Status = JobStatus
-
     kind = models.CharField(max_length=20, choices=Kind.choices)
     corpus_name = models.CharField(max_length=100)
     path = models.CharField(max_length=1000,
@@ -338,17 +344,13 @@ class ImportJob(models.Model):
     uploaded = models.BooleanField(default=False, help_text="The file is an upload's copy, removed once imported.")
     annotator = models.CharField(max_length=150, blank=True, help_text="Qrels: whose judgments.")
     labeler = models.CharField(max_length=100, blank=True, help_text="Qrels: which recorded run's labels.")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     summary = models.JSONField(default=dict, blank=True)
     # A refused file: {"message", "file", "line", "field"} (labeling.importers.ImportFileError).
     error = models.JSONField(default=dict, blank=True)
-    owner = models.CharField(max_length=300, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

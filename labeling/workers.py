@@ -1,6 +1,6 @@
 """Who runs a long job: a lease one process holds, and the sweep that resends jobs no worker holds.
 
-A job row (LabelingJob, distill's Run) carries `owner` and `heartbeat_at`:
+A job row (a LeasedJob: LabelingJob, ImportJob, distill's Run) carries `owner` and `heartbeat_at`:
 
 - owner "": the queue has no part in it (run in the foreground, or finished);
 - owner WAITING: waiting for a worker; heartbeat_at is when its message was last sent, null when

@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import factory
 from django.contrib.auth import get_user_model
 
 from annotate.models import Benchmark, BenchmarkItem
+from labeling.labelers.classifier import classifier_load
+from labeling.model_registry import model_path
 from labeling.models import Corpus, Document, Judgment, Labeler, ModelLabel, Pair, Query
 
 
@@ -92,3 +96,21 @@ class BenchmarkItemFactory(factory.django.DjangoModelFactory):
 
     benchmark = factory.SubFactory(BenchmarkFactory)
     pair = factory.SubFactory(PairFactory)
+
+
+def seeded_student_save(folder: Path) -> Path:
+    """A small "fine-tuned" cross-encoder student saved in `folder`: MiniLM with its pooler and
+    head drawn from a fixed seed, large enough that grades are decided by the pair, not by
+    rounding (a fresh head's logits are all near 0)."""
+    import torch  # only the tests that build a student pay for torch and transformers
+    from transformers import AutoTokenizer
+
+    base = model_path("minilm-l6")
+    model = classifier_load(base)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        model.bert.pooler.dense.weight.normal_(0, 0.2, generator=generator)
+        model.classifier.weight.normal_(0, 0.3, generator=generator)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+    return folder

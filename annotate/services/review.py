@@ -15,8 +15,8 @@ from labeling.grades import GRADES
 from labeling.models import Labeler, ModelLabel
 
 from ..models import Adjudication, Benchmark, BenchmarkItem, ReviewDecision, SpotCheck
-from ..review import agreed_pairs
 from ..selectors import pair_human_grade
+from ..selectors.review import agreed_pairs
 
 Action = ReviewDecision.Action
 DECISIONS = (Action.KEEP_HUMAN, Action.TAKE_MODEL, Action.SET_GRADE, Action.AMBIGUOUS)
@@ -120,7 +120,7 @@ def adjudication_undo(*, benchmark: Benchmark, reviewer, now: datetime | None = 
 def spot_checks_draw(*, benchmark: Benchmark, labeler: Labeler | None, share: float | None = None, drawn_by=None,
                      exclude: frozenset[int] = frozenset(), rng: random.Random | None = None,
                      now: datetime | None = None) -> list[SpotCheck]:
-    """Draw spot-checks among the agreed pairs (annotate.review.agreed_pairs) of `labeler` (None:
+    """Draw spot-checks among the agreed pairs (annotate.selectors.review.agreed_pairs) of `labeler` (None:
     the people's), `share` of them (the benchmark's spot_check_share by default) from each grade
     stratum, at least one from each non-empty one; pairs drawn before are not drawn again."""
     share = benchmark.spot_check_share if share is None else share

@@ -11,10 +11,11 @@ from django.contrib.auth import get_user_model
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from annotate import dashboard
 from annotate.models import Benchmark, Membership
 from annotate.selectors import benchmark_visible_get, benchmarks_visible_to, progress_get
+from annotate.selectors.dashboard import benchmark_stats_get, benchmark_stats_is_stale
 from annotate.services import benchmark_create, membership_add
+from annotate.services.dashboard import benchmark_stats_enqueue
 
 from ..auth import require, user_of
 from ..errors import ERRORS, ApiError
@@ -62,7 +63,7 @@ class AgreementOut(Schema):
     computed_at: datetime | None
     stale: bool
     refreshing: bool  # a refresh was asked of the workers
-    figures: dict[str, Any] | None  # annotate.dashboard's payload: completion, alpha, kappas, ...
+    figures: dict[str, Any] | None  # annotate.selectors.dashboard's payload: completion, alpha, kappas, ...
 
 
 def benchmark_get(request, name: str) -> Benchmark:
@@ -107,9 +108,9 @@ def benchmark_progress(request, name: str):
 def benchmark_agreement(request, name: str):
     require(request, "annotate.view_agreement")
     benchmark = benchmark_get(request, name)
-    stats = dashboard.benchmark_stats_get(benchmark=benchmark)
-    stale = dashboard.benchmark_stats_is_stale(stats=stats)
-    sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark) if stale else None
+    stats = benchmark_stats_get(benchmark=benchmark)
+    stale = benchmark_stats_is_stale(stats=stats)
+    sending = benchmark_stats_enqueue(benchmark=benchmark) if stale else None
     return {"computed_at": stats.computed_at if stats else None, "stale": stale,
             "refreshing": sending is not None and not sending.failed,
             "figures": stats.payload if stats else None}

@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from annotate.dashboard import benchmark_stats_refresh
 from annotate.models import Benchmark
+from annotate.services.dashboard import benchmark_stats_refresh
 
 from .loader import BENCHMARK, PASSWORD, database_checks, judgments_count
 from .report import flow_lines

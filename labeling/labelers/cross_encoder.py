@@ -53,6 +53,8 @@ import numpy as np
 from ..grades import GRADES
 from ..model_registry import model_path
 from .base import Label, PairInput, backend_params, device_resolve, label_from_distribution, sdpa_without_cudnn
+from .classifier import classifier_load, cls_only_last_layer
+from .onnx_export import onnx_model_file
 from .student_format import (
     SIMILARITY_DIR,
     head_score,
@@ -74,7 +76,6 @@ STUDENT_BATCH_SIZE = 32
 # On a GPU small batches are bound by kernel launches: 256 pairs ran 2-3x as fast as 64 on an
 # H200 (benchmarks/results/gpu.md).
 GPU_BATCH_SIZE = 256
-HEAD_SEED = 0
 
 Batch = dict[str, np.ndarray]  # the tokenizer's model inputs, int64, batch x length
 Runner = Callable[[Batch], np.ndarray]  # logits, float, batch x num_labels
@@ -85,19 +86,6 @@ def document_segment(pair: PairInput) -> str:
     model can tell an author from a title; a document without any metadata is its text alone."""
     meta = (pair.title, pair.author, pair.modified, pair.path)
     return f"{' | '.join(meta)}\n{pair.text}" if any(meta) else pair.text
-
-
-def classifier_load(folder: Path, **kwargs):
-    """The sequence classifier in a folder; a bare encoder gets a seeded 4-way head."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    architectures = AutoConfig.from_pretrained(folder).architectures or []
-    if any(name.endswith("ForSequenceClassification") for name in architectures):
-        return AutoModelForSequenceClassification.from_pretrained(folder, **kwargs).eval()
-    with torch.random.fork_rng():  # the head's init draws from the global generator
-        torch.manual_seed(HEAD_SEED)
-        return AutoModelForSequenceClassification.from_pretrained(folder, num_labels=len(GRADES), **kwargs).eval()
 
 
 def grade_probabilities(logits: np.ndarray) -> np.ndarray:
@@ -160,47 +148,6 @@ def bf16_matmuls(model):
         if isinstance(module, torch.nn.Linear):
             module.to(torch.bfloat16)
             module.register_forward_pre_hook(cast)
-    return model
-
-
-def cls_only_last_layer(model):
-    """A BERT sequence classifier's head reads the last layer at [CLS] alone, so that layer
-    computes the [CLS] row alone; its keys and values still come from every token. The logits
-    are the same and a sixth of MiniLM-L6's work is gone: 1.10x eager bf16's pairs/s, 1.14x
-    compiled, 1.11-1.17x on ONNX (benchmarks/results/throughput.md). Other architectures are left
-    as they are."""
-    import torch
-
-    if model.config.model_type != "bert" or model.config.is_decoder:
-        return model
-
-    class ClsOnly(torch.nn.Module):
-        def __init__(self, layer):
-            super().__init__()
-            self.layer = layer
-
-        def forward(self, states, attention_mask=None, *args, **kwargs):
-            layer, attention = self.layer, self.layer.attention.self
-            rows = states.shape[0]
-            cls = states[:, :1]
-
-            def heads(x):  # rows x tokens x hidden -> rows x heads x tokens x head size
-                return x.view(rows, x.shape[1], -1, attention.attention_head_size).transpose(1, 2)
-
-            query = heads(attention.query(cls))
-            key, value = heads(attention.key(states)), heads(attention.value(states))
-            mask = attention_mask  # None, or rows x 1 x (1 or length) x length: bool (keep) or additive
-            if mask is not None:
-                mask = mask[..., :1, :]  # the [CLS] query's row
-                mask = mask if mask.dtype == torch.bool else mask.to(query.dtype)
-            context = torch.nn.functional.scaled_dot_product_attention(
-                query, key, value, attn_mask=mask, scale=attention.scaling
-            )
-            attended = layer.attention.output(context.transpose(1, 2).reshape(rows, 1, -1), cls)
-            return layer.output(layer.intermediate(attended), attended)
-
-    layers = model.base_model.encoder.layer
-    layers[-1] = ClsOnly(layers[-1])
     return model
 
 
@@ -286,8 +233,6 @@ def onnx_session(path: Path, *, threads: int | None):
 
 
 def onnx_runner(folder: Path, *, int8: bool, threads: int | None) -> Runner:
-    from .onnx_export import onnx_model_file
-
     session = onnx_session(onnx_model_file(folder, int8=int8), threads=threads)
     return lambda batch: session.run(None, batch)[0]
 
@@ -421,8 +366,6 @@ def _student_onnx_score(folder: Path, config: dict, *, int8: bool, threads: int 
     """The same score from two ONNX graphs: the cross-encoder's logits and the similarity
     encoder's embeddings of the pair's two segments."""
     import torch
-
-    from .onnx_export import onnx_model_file
 
     cross = onnx_runner(folder, int8=int8, threads=threads)
     similarity = None

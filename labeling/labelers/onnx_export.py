@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .classifier import classifier_load, cls_only_last_layer
 from .student_format import sentence_embeddings
 
 RECIPE = "fused-v2"  # part of the key: a changed export recipe must not reuse old files
@@ -92,8 +93,6 @@ def _embedder(encoder):
 def _trace(folder: Path, out: Path, *, embedder: bool):
     import torch
     from transformers import AutoModel, AutoTokenizer
-
-    from .cross_encoder import classifier_load, cls_only_last_layer
 
     if embedder:
         model = _embedder(AutoModel.from_pretrained(folder, attn_implementation="eager").eval())

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from ..model_registry import model_path
 from ..prompts import prompt_load
 from .base import Label, PairInput, SetAside, backend_params, label_from_distribution, labels_or_set_aside, one_hot
 from .prompting import (
@@ -330,8 +331,6 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _tokenizer_load(name: str):
     from transformers import AutoTokenizer
-
-    from ..model_registry import model_path
 
     return AutoTokenizer.from_pretrained(model_path(name))
 

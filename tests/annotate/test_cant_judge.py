@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Adjudication, Skip
-from annotate.review import CANT_JUDGE, cant_judge_pairs
 from annotate.roles import REVIEWER, user_role_set
 from annotate.selectors import benchmark_consensus_grades, cant_judge_reasons, progress_get
+from annotate.selectors.review import CANT_JUDGE, cant_judge_pairs
 from annotate.services import NotLeased, QueueError, pair_cant_judge, pair_next_for_annotator
 from tests.factories import UserFactory
 

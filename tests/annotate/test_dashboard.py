@@ -8,9 +8,11 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from annotate import dashboard, tasks
+from annotate import tasks
 from annotate.models import BenchmarkItem, BenchmarkStats
 from annotate.roles import REVIEWER, user_role_set
+from annotate.selectors import dashboard
+from annotate.services import dashboard as dashboard_services
 from labeling import enqueue
 from labeling.metrics import cohen_kappa, krippendorff_alpha
 from tests.annotate.conftest import make_annotators
@@ -188,7 +190,7 @@ def test_cached_figures_are_shown_without_recomputing(client, bench_factory, rev
     def boom(**kwargs):
         raise AssertionError("the page must not compute")
 
-    monkeypatch.setattr(dashboard, "benchmark_dashboard_compute", boom)
+    monkeypatch.setattr(dashboard_services, "benchmark_dashboard_compute", boom)
     client.force_login(reviewer)
     with django_capture_on_commit_callbacks() as callbacks:
         first = client.get(_url(benchmark))
@@ -208,7 +210,7 @@ def test_stale_figures_enqueue_and_refresh_recomputes(client, bench_factory, rev
                                                       django_capture_on_commit_callbacks, monkeypatch):
     benchmark = bench_factory(n=12, required=2)
     [a] = make_annotators(1, benchmark=benchmark)
-    stats = dashboard.benchmark_stats_refresh(benchmark_id=benchmark.pk)
+    stats = dashboard_services.benchmark_stats_refresh(benchmark_id=benchmark.pk)
     assert stats.payload["judgments"] == 0
     old = timezone.now() - timedelta(seconds=dashboard.STALE_SECONDS + 5)
     BenchmarkStats.objects.filter(pk=stats.pk).update(computed_at=old)
@@ -263,5 +265,5 @@ def test_with_the_broker_down_the_page_says_the_queue_is_unreachable_and_asks_ag
     calls = []
     monkeypatch.setattr(enqueue, "task_send", _sent_to(lambda task, args: calls.append((task, args))))
     page = client.get(_url(benchmark)).content.decode()  # the broker is back
-    assert calls == [(dashboard.DASHBOARD_REFRESH_TASK, (benchmark.pk,))]
+    assert calls == [(dashboard_services.DASHBOARD_REFRESH_TASK, (benchmark.pk,))]
     assert unreachable not in page and "Refreshing in the background" in page

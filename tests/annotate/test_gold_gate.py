@@ -6,10 +6,10 @@ feedback: after a calibration pair the annotator sees its expected grade and not
 import pytest
 from django.urls import reverse
 
-from annotate.dashboard import benchmark_dashboard_compute
 from annotate.models import BenchmarkItem
 from annotate.roles import ADMIN, REVIEWER, user_role_set
 from annotate.selectors import annotator_gate, benchmark_consensus_grades, gated_annotators
+from annotate.selectors.dashboard import benchmark_dashboard_compute
 from annotate.services import benchmark_exclude_gated_set, pair_next_for_annotator
 from tests.factories import JudgmentFactory, UserFactory
 

@@ -1,4 +1,4 @@
-"""The review queue (annotate.review) and the decisions (annotate.services.review): ordering,
+"""The review queue (annotate.selectors.review) and the decisions (annotate.services.review): ordering,
 filters, each action, undo, the append-only audit log, and the consensus that follows."""
 
 import json
@@ -9,11 +9,11 @@ from django.core.management import call_command
 from django.db.models import ProtectedError
 from django.test import RequestFactory
 
-from annotate.dashboard import benchmark_dashboard_compute
 from annotate.models import Adjudication, ReviewDecision
-from annotate.review import ANY, adjudicated_accuracy, disagreements, pair_evidence, review_labelers
 from annotate.roles import REVIEWER, user_role_set
 from annotate.selectors import benchmark_consensus_grades, benchmark_consensus_rows
+from annotate.selectors.dashboard import benchmark_dashboard_compute
+from annotate.selectors.review import ANY, adjudicated_accuracy, disagreements, pair_evidence, review_labelers
 from annotate.services.review import ReviewError, adjudication_decide, adjudication_undo
 from labeling.models import Pair
 from tests.factories import JudgmentFactory, UserFactory

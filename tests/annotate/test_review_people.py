@@ -1,4 +1,4 @@
-"""The people-vs-people review queue (annotate.review.people_disagreements) and its page: it
+"""The people-vs-people review queue (annotate.selectors.review.people_disagreements) and its page: it
 works on a benchmark no model graded, by the spread the reviewer picks, and its decisions go
 to the same audit log and consensus as the model review's."""
 
@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Adjudication, ReviewDecision
-from annotate.review import NO_MAJORITY, people_disagreements
 from annotate.roles import REVIEWER, user_role_set
 from annotate.selectors import benchmark_consensus_grades
+from annotate.selectors.review import NO_MAJORITY, people_disagreements
 from tests.factories import JudgmentFactory, UserFactory
 
 from .conftest import make_annotators

@@ -68,8 +68,8 @@ def test_a_reviewer_adjudicates_people_vs_people_by_keyboard(browser, live_serve
 
 @pytest.mark.django_db(transaction=True)
 def test_a_spot_check_appears_marked_and_its_verdict_counts(browser, live_server, bench_factory):  # noqa: F811
-    from annotate.dashboard import benchmark_stats_refresh
     from annotate.models import SpotCheck
+    from annotate.services.dashboard import benchmark_stats_refresh
 
     benchmark = bench_factory(n=3, required=2, name="spots")
     items = list(benchmark.items.order_by("position"))

@@ -7,9 +7,9 @@ import random
 import pytest
 from django.urls import reverse
 
-from annotate.dashboard import benchmark_dashboard_compute
 from annotate.models import SpotCheck
-from annotate.review import agreed_pairs, spot_check_estimates, wilson_interval
+from annotate.selectors.dashboard import benchmark_dashboard_compute
+from annotate.selectors.review import agreed_pairs, spot_check_estimates, wilson_interval
 from annotate.services.review import ReviewError, adjudication_decide, adjudication_undo, spot_checks_draw
 from tests.factories import JudgmentFactory
 

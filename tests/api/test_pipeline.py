@@ -7,15 +7,12 @@ import os
 import time
 
 import pytest
-import torch
 
 from annotate.roles import ADMIN, user_role_set
 from api.services.tokens import token_create
-from labeling.labelers.cross_encoder import classifier_load
-from labeling.model_registry import model_path
 from labeling.models import ModelLabel
 from tests.api.conftest import ApiClient
-from tests.factories import UserFactory
+from tests.factories import UserFactory, seeded_student_save
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads, here or in the worker
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -36,20 +33,8 @@ TOP_K = [("q1", "d0"), ("q1", "d2"), ("q1", "d4"), ("q2", "d1"), ("q2", "d3"), (
 
 @pytest.fixture
 def student_dir(tmp_path):
-    """A small "fine-tuned" student: MiniLM with a seeded head (as the cross-encoder tests make
-    one), saved as a model folder the worker loads."""
-    from transformers import AutoTokenizer
-
-    base = model_path("minilm-l6")
-    model = classifier_load(base)
-    generator = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        model.bert.pooler.dense.weight.normal_(0, 0.2, generator=generator)
-        model.classifier.weight.normal_(0, 0.3, generator=generator)
-    folder = tmp_path / "student"
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
-    return folder
+    """A small "fine-tuned" student, saved as a model folder the worker loads."""
+    return seeded_student_save(tmp_path / "student")
 
 
 def upload(text: str, name: str) -> io.BytesIO:

@@ -4,9 +4,9 @@ benchmark progress and agreement figures, labeling job and run status, a run's f
 import pytest
 from django.utils import timezone
 
-from annotate.dashboard import benchmark_stats_refresh
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER
 from annotate.services import benchmark_create, benchmark_items_add, membership_add
+from annotate.services.dashboard import benchmark_stats_refresh
 from distill.models import Run
 from labeling.models import LabelingJob
 from tests.api.conftest import assert_error

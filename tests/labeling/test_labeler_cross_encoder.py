@@ -8,12 +8,11 @@ import torch
 
 from labeling.labelers import backend_for, cross_encoder
 from labeling.labelers.base import PairInput
+from labeling.labelers.classifier import classifier_load, cls_only_last_layer
 from labeling.labelers.cross_encoder import (
     CrossEncoderBackend,
     batch_tensors,
     bf16_matmuls,
-    classifier_load,
-    cls_only_last_layer,
     document_segment,
     grade_probabilities,
     runtime_resolve,
@@ -21,26 +20,15 @@ from labeling.labelers.cross_encoder import (
 from labeling.metrics import accuracy, krippendorff_alpha
 from labeling.model_registry import model_path
 from labeling.models import Labeler
+from tests.factories import seeded_student_save
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory):
-    """A "fine-tuned" student folder: the base encoder with a seeded head large enough that
-    grades are decided by the pair, not by rounding (a fresh head's logits are all near 0)."""
-    from transformers import AutoTokenizer
-
-    base = model_path("minilm-l6")
-    model = classifier_load(base)
-    generator = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        model.bert.pooler.dense.weight.normal_(0, 0.2, generator=generator)
-        model.classifier.weight.normal_(0, 0.3, generator=generator)
-    folder = tmp_path_factory.mktemp("student")
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
-    return folder
+    """A "fine-tuned" student folder (see seeded_student_save)."""
+    return seeded_student_save(tmp_path_factory.mktemp("student"))
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
 from labeling.services.exports import CHUNK_SIZE
 
-from .models import Adjudication, Benchmark, ReviewDecision, Skip, SpotCheck
-from .selectors import AnnotatorAccuracy, annotator_accuracies, human_grade
+from ..models import Adjudication, Benchmark, ReviewDecision, Skip, SpotCheck
+from . import AnnotatorAccuracy, annotator_accuracies, human_grade
 
 CONSENSUS, ANY = "consensus", "any"  # the model disagrees with the people's median, or with anyone
 MODES = (CONSENSUS, ANY)

@@ -1,4 +1,6 @@
-"""Reads for the human workflow."""
+"""Reads for the human workflow: benchmarks, the queue, progress, gold, consensus. The review
+queue's reads are in annotate.selectors.review, the agreement dashboard's in
+annotate.selectors.dashboard (their writes: annotate.services.review, .dashboard)."""
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from labeling.models import Corpus, Judgment, Pair
 from labeling.selectors import grades_by_pair
 from labeling.services.exports import CHUNK_SIZE, ORDER, QrelRow
 
-from .models import Adjudication, AnnotatorPreference, Benchmark, BenchmarkItem, Lease, Membership, Skip
+from ..models import Adjudication, AnnotatorPreference, Benchmark, BenchmarkItem, Lease, Membership, Skip
 
 RECENT_EDITABLE = 10  # an annotator's last grades that stay editable (undo and re-grade)
 RECENT_TEXT_LIMIT = 300  # characters of a query read for the recent list

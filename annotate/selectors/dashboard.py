@@ -1,6 +1,6 @@
-"""The agreement dashboard of a benchmark (issue 4, item 5): its figures, computed in the
-background (task annotate.dashboard_refresh) and kept in BenchmarkStats, so grading never pays
-for them and the page reads one row.
+"""The agreement dashboard of a benchmark: its figures and the row that keeps them. They are
+computed in the background (task annotate.dashboard_refresh, annotate.services.dashboard) and
+kept in BenchmarkStats, so grading never pays for them and the page reads one row.
 
 Agreement is over every judged pair of the benchmark (regular, gold and calibration alike: a
 grade is a grade); completion counts regular pairs only. "Consensus of the others" is the
@@ -18,20 +18,17 @@ from typing import Any
 import krippendorff
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.utils import timezone
 
-from labeling.enqueue import Sending, task_enqueue
 from labeling.grades import GRADES
 from labeling.metrics import cohen_kappa
 from labeling.models import Judgment, Query
 from labeling.services.exports import CHUNK_SIZE
 
-from .models import Benchmark, BenchmarkStats
+from ..models import Benchmark, BenchmarkStats
+from . import cant_judge_reasons, gated_annotators, gold_accuracy, human_grade
 from .review import adjudicated_accuracy, spot_check_estimates
-from .selectors import cant_judge_reasons, gated_annotators, gold_accuracy, human_grade
 
-DASHBOARD_REFRESH_TASK = "annotate.dashboard_refresh"
 STALE_SECONDS = 60  # older figures are refreshed in the background when the page is opened
 MIN_SHARED = 10  # annotator pairs with fewer shared pairs get no kappa
 TOP_QUERIES = 20
@@ -136,7 +133,7 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
             "gold_graded": g.graded if g else 0,
             "gold_accuracy": _number(g.accuracy) if g and g.accuracy is not None else None,
             "gold_within_one": _number(g.within_one_rate) if g and g.within_one_rate is not None else None,
-            # Against the reviewers' decisions (annotate.review): to coach or retire an annotator.
+            # Against the reviewers' decisions (annotate.selectors.review): to coach or retire an annotator.
             "adjudicated_graded": r.graded if r else 0,
             "adjudicated_accuracy": _number(r.accuracy) if r else None,
             "gated": a in {g.annotator_id for g in gated},
@@ -191,7 +188,7 @@ def benchmark_dashboard_compute(*, benchmark: Benchmark) -> dict:
     }
 
 
-# --- the cache ---------------------------------------------------------------------------------
+# --- the stored figures -----------------------------------------------------------------------
 
 def benchmark_stats_get(*, benchmark: Benchmark) -> BenchmarkStats | None:
     return BenchmarkStats.objects.filter(benchmark=benchmark).first()
@@ -200,27 +197,3 @@ def benchmark_stats_get(*, benchmark: Benchmark) -> BenchmarkStats | None:
 def benchmark_stats_is_stale(*, stats: BenchmarkStats | None, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     return stats is None or stats.computed_at < now - timedelta(seconds=STALE_SECONDS)
-
-
-def benchmark_stats_refresh(*, benchmark_id: int) -> BenchmarkStats | None:
-    """Compute the figures and store them (idempotent: the last run wins). None when the
-    benchmark no longer exists."""
-    benchmark = Benchmark.objects.filter(pk=benchmark_id).first()
-    if benchmark is None:
-        return None
-    payload = benchmark_dashboard_compute(benchmark=benchmark)
-    stats, _ = BenchmarkStats.objects.update_or_create(
-        benchmark=benchmark, defaults={"payload": payload, "computed_at": timezone.now()}
-    )
-    return stats
-
-
-def benchmark_stats_enqueue(*, benchmark: Benchmark, force: bool = False) -> Sending | None:
-    """Ask the worker for fresh figures once the current transaction commits. Without `force`
-    at most one request per benchmark per STALE_SECONDS (many open pages, one computation).
-    None when none was asked for; else whether the queue took it (a failed request is not
-    counted, so the next open page asks again)."""
-    key = f"annotate:dashboard-refresh:{benchmark.pk}"
-    if not force and not cache.add(key, 1, timeout=STALE_SECONDS):
-        return None
-    return task_enqueue(task=DASHBOARD_REFRESH_TASK, args=(benchmark.pk,), on_failure=lambda: cache.delete(key))
