@@ -19,21 +19,32 @@ class Estimate:
     seconds: float | None
     cost: float | None
     based_on_jobs: int
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+def labeler_measured(*, labeler: Labeler) -> dict | None:
+    """The labeler's last finished jobs summed: done, seconds, tokens_in, tokens_out and jobs;
+    None when it never finished one."""
+    recent = list(LabelingJob.objects.filter(labeler=labeler, status=LabelingJob.Status.SUCCEEDED, done__gt=0,
+                                             seconds__gt=0).order_by("-finished_at")
+                  .values_list("id", flat=True)[:HISTORY])
+    if not recent:
+        return None
+    totals = LabelingJob.objects.filter(id__in=recent).aggregate(
+        done=Sum("done"), seconds=Sum("seconds"), tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"))
+    return totals | {"jobs": len(recent)}
 
 
 def labeling_job_estimate(*, labeler: Labeler, scope: dict) -> Estimate:
     pairs = pairs_in_scope(scope=scope).count()
     to_label = pairs_unlabeled(scope=scope, labeler=labeler).count()
-    recent = list(LabelingJob.objects.filter(labeler=labeler, status=LabelingJob.Status.SUCCEEDED, done__gt=0,
-                                             seconds__gt=0).order_by("-finished_at")
-                  .values_list("id", flat=True)[:HISTORY])
-    if not recent:
+    totals = labeler_measured(labeler=labeler)
+    if totals is None:
         return Estimate(pairs, to_label, None, None, None, 0)
-    totals = LabelingJob.objects.filter(id__in=recent).aggregate(
-        done=Sum("done"), seconds=Sum("seconds"), tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"))
     rate = totals["done"] / totals["seconds"]
     seconds = to_label / rate
     per_pair = to_label / totals["done"]
-    cost = labeling_cost(labeler.params, tokens_in=int(totals["tokens_in"] * per_pair),
-                         tokens_out=int(totals["tokens_out"] * per_pair), seconds=seconds)
-    return Estimate(pairs, to_label, rate, seconds, cost, len(recent))
+    tokens_in, tokens_out = int(totals["tokens_in"] * per_pair), int(totals["tokens_out"] * per_pair)
+    cost = labeling_cost(labeler.params, tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds)
+    return Estimate(pairs, to_label, rate, seconds, cost, totals["jobs"], tokens_in, tokens_out)
