@@ -21,9 +21,9 @@ TEST_PAIRS = [
               query_id="test", document_id="test-3"),
 ]
 TEST_PAIR = TEST_PAIRS[0]
-# A test waits at most this long per request and never retries: an endpoint that is down should
-# say so in seconds, not after a job's patient backoff.
-TEST_TIMEOUT_S = 15.0
+# A test sends its pairs one at a time, waits at most this long for each and never retries: an
+# endpoint that is down says so at once, a stalled one within a minute, not after a job's backoff.
+TEST_TIMEOUT_S = 60.0
 
 
 def labeler_create(*, name: str, role: str, backend: str, model_ref: str = "", prompt_version: str = "",
@@ -64,13 +64,13 @@ def labeler_update(*, labeler: Labeler, role: str, model_ref: str = "", prompt_v
 
 
 def _bounded(labeler: Labeler) -> Labeler:
-    """An unsaved copy whose HTTP calls give up after TEST_TIMEOUT_S, without retries."""
+    """An unsaved copy whose HTTP calls go one by one and give up after TEST_TIMEOUT_S, without retries."""
     if labeler.backend != Labeler.Backend.OPENAI:
         return labeler
     timeout = min(float(labeler.params.get("timeout_s") or TEST_TIMEOUT_S), TEST_TIMEOUT_S)
     return Labeler(id=labeler.id, name=labeler.name, role=labeler.role, backend=labeler.backend,
                    model_ref=labeler.model_ref, prompt_version=labeler.prompt_version,
-                   params={**labeler.params, "timeout_s": timeout, "max_retries": 0})
+                   params={**labeler.params, "timeout_s": timeout, "max_retries": 0, "max_concurrency": 1})
 
 
 def labeler_test(*, labeler: Labeler, pairs: int = 1) -> dict:
