@@ -28,7 +28,7 @@ def _benchmark() -> list[int]:
         ("leave", "Parental leave", "Employees get 20 weeks of paid parental leave from 2025."),
         ("failover", "Postgres failover", "Promote the replica with pg_ctl promote, then repoint the proxy."),
         ("lunch", "Cafeteria menu", "Tuesday: lentil soup and bread."))]
-    pairs = [PairFactory(query=q, document=d).id for q in queries for d in documents]
+    pairs = [PairFactory.create(query=q, document=d).id for q in queries for d in documents]
     benchmark = benchmark_create(name="bench", judgments_required=1)
     benchmark_items_add(benchmark=benchmark, pair_ids=pairs)
     return pairs
