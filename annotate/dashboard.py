@@ -22,10 +22,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from labeling.enqueue import Sending, task_enqueue
-from labeling.exports import CHUNK_SIZE
 from labeling.grades import GRADES
 from labeling.metrics import cohen_kappa
 from labeling.models import Judgment, Query
+from labeling.services.exports import CHUNK_SIZE
 
 from .models import Benchmark, BenchmarkStats
 from .review import adjudicated_accuracy, spot_check_estimates

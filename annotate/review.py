@@ -16,8 +16,8 @@ from typing import cast
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from labeling.exports import CHUNK_SIZE
 from labeling.models import Judgment, Labeler, ModelLabel, Pair
+from labeling.services.exports import CHUNK_SIZE
 
 from .models import Adjudication, Benchmark, ReviewDecision, Skip, SpotCheck
 from .selectors import AnnotatorAccuracy, annotator_accuracies, human_grade

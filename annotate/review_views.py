@@ -9,9 +9,11 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.htmx import HtmxHttpRequest, fragment_or_redirect
 
 from .forms import DecisionForm, ReviewFilterForm, SpotDrawForm, id_errors
 from .models import Benchmark
@@ -106,17 +108,17 @@ def _context(request, benchmark: Benchmark, choices: dict, *, focus: int | None 
     }
 
 
-def _answer(request, benchmark: Benchmark, choices: dict, *, focus: int | None = None):
+def _next_disagreement(request: HtmxHttpRequest, benchmark: Benchmark, choices: dict, *, focus: int | None = None):
     """After a POST: the next disagreement as a fragment for htmx, a redirect for a plain form."""
-    if request.htmx:
-        return render(request, "annotate/review.html#pair", _context(request, benchmark, choices, focus=focus))
     extra = {"pair": focus} if focus else {}
-    return redirect(_queue_url(benchmark, choices["query_string"], **extra))
+    return fragment_or_redirect(request, template="annotate/review.html", fragment="pair",
+                                context=lambda: _context(request, benchmark, choices, focus=focus),
+                                url=_queue_url(benchmark, choices["query_string"], **extra))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def review(request, name: str):
+def review(request: HtmxHttpRequest, name: str):
     benchmark = _benchmark(request, name)
     choices = _choices(request, benchmark)
     if request.method == "GET":
@@ -126,7 +128,7 @@ def review(request, name: str):
         if bad_id := id_errors(form, "pair"):
             return bad_request(bad_id)
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-        return _answer(request, benchmark, choices)
+        return _next_disagreement(request, benchmark, choices)
     data = form.cleaned_data
     try:
         decision = adjudication_decide(
@@ -137,25 +139,25 @@ def review(request, name: str):
         messages.warning(request, str(exc))
     else:
         messages.success(request, f"Decided: {decision.get_action_display().lower()} ({decision.after_label}).")
-    return _answer(request, benchmark, choices)
+    return _next_disagreement(request, benchmark, choices)
 
 
 @login_required
 @require_POST
-def review_undo(request, name: str):
+def review_undo(request: HtmxHttpRequest, name: str):
     benchmark = _benchmark(request, name)
     choices = _choices(request, benchmark)
     try:
         entry = adjudication_undo(benchmark=benchmark, reviewer=request.user)
     except ReviewError as exc:
         messages.warning(request, str(exc))
-        return _answer(request, benchmark, choices)
+        return _next_disagreement(request, benchmark, choices)
     if entry is None:
         messages.info(request, "Nothing to undo.")
-        return _answer(request, benchmark, choices)
+        return _next_disagreement(request, benchmark, choices)
     messages.info(request,
                   f"Undone: this pair was {entry.before_label}, it is {entry.after_label} again. Decide it anew.")
-    return _answer(request, benchmark, choices, focus=entry.pair_id)
+    return _next_disagreement(request, benchmark, choices, focus=entry.pair_id)
 
 
 @login_required
@@ -168,7 +170,7 @@ def review_log_page(request, name: str):
 
 @login_required
 @require_POST
-def review_spot_draw(request, name: str):
+def review_spot_draw(request: HtmxHttpRequest, name: str):
     """Draw spot-checks among the pairs the queue's source agreed on (the model in the query
     string, or the people), the share given or the benchmark's."""
     benchmark = _benchmark(request, name)
@@ -176,7 +178,7 @@ def review_spot_draw(request, name: str):
     form = SpotDrawForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The share of pairs to check is a number from 0 to 1.")
-        return _answer(request, benchmark, choices)
+        return _next_disagreement(request, benchmark, choices)
     source = choices["reviewed"] if choices["mode"] != PEOPLE else None
     try:
         drawn = spot_checks_draw(benchmark=benchmark, labeler=source, share=form.cleaned_data["share"],
@@ -186,4 +188,4 @@ def review_spot_draw(request, name: str):
     else:
         messages.info(request, f"Drew {len(drawn)} spot-check{'s' if len(drawn) != 1 else ''} among the pairs "
                                f"{'the people' if source is None else source.name} agreed on.")
-    return _answer(request, benchmark, choices)
+    return _next_disagreement(request, benchmark, choices)

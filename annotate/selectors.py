@@ -12,10 +12,10 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, Substr
 
-from labeling.exports import CHUNK_SIZE, ORDER, QrelRow
 from labeling.metrics import agreement_report
 from labeling.models import Corpus, Judgment, Pair
 from labeling.selectors import grades_by_pair
+from labeling.services.exports import CHUNK_SIZE, ORDER, QrelRow
 
 from .models import Adjudication, AnnotatorPreference, Benchmark, BenchmarkItem, Lease, Membership, Skip
 

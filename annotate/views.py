@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from config.htmx import HtmxHttpRequest, fragment_or_redirect, page_or_fragment, redirect_page
 from labeling.grades import DEFINITIONS, Grade
 
 from . import dashboard, services
@@ -60,11 +60,11 @@ def _needs_guidelines(benchmark: Benchmark, user) -> bool:
     return services.membership_for(benchmark=benchmark, annotator=user).guidelines_seen_at is None
 
 
-def _to_guidelines(request, benchmark: Benchmark):
+def _to_guidelines(request: HtmxHttpRequest, benchmark: Benchmark):
     """A grading POST before the guidelines were accepted: to the guidelines (htmx: the whole page)."""
     messages.info(request, "Read the guidelines and accept them first.")
     url = reverse("annotate:guidelines", args=[benchmark.name])
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_page(request, url)
 
 
 def bad_request(message: str) -> HttpResponseBadRequest:
@@ -121,11 +121,11 @@ def _pair_context(request, benchmark: Benchmark, *, undone: services.Undone | No
     }
 
 
-def _answer(request, benchmark: Benchmark, *, undone: services.Undone | None = None):
+def _next_pair(request: HtmxHttpRequest, benchmark: Benchmark, *, undone: services.Undone | None = None):
     """After a POST: the next pair as a fragment for htmx, a redirect for a plain form."""
-    if request.htmx:
-        return render(request, "annotate/grade.html#pair", _pair_context(request, benchmark, undone=undone))
-    return redirect(_grade_url(benchmark), permanent=False)
+    return fragment_or_redirect(request, template="annotate/grade.html", fragment="pair",
+                                context=lambda: _pair_context(request, benchmark, undone=undone),
+                                url=_grade_url(benchmark))
 
 
 @login_required
@@ -151,7 +151,7 @@ def guidelines(request, name: str):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def grade(request, name: str):
+def grade(request: HtmxHttpRequest, name: str):
     benchmark = _benchmark(request, name)
     if request.method == "GET":
         if _needs_guidelines(benchmark, request.user):
@@ -164,7 +164,7 @@ def grade(request, name: str):
         if bad_id := id_errors(form, "item"):
             return bad_request(bad_id)
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-        return _answer(request, benchmark)
+        return _next_pair(request, benchmark)
     data = form.cleaned_data
     try:
         if data["action"] == "skip":
@@ -184,12 +184,12 @@ def grade(request, name: str):
                 messages.info(request, feedback, extra_tags="calibration")
     except services.QueueError as exc:
         messages.warning(request, str(exc))
-    return _answer(request, benchmark)
+    return _next_pair(request, benchmark)
 
 
 @login_required
 @require_POST
-def undo(request, name: str):
+def undo(request: HtmxHttpRequest, name: str):
     benchmark = _benchmark(request, name)
     if _needs_guidelines(benchmark, request.user):
         return _to_guidelines(request, benchmark)
@@ -199,19 +199,19 @@ def undo(request, name: str):
     else:
         messages.info(request,
                       f"Undone: you had graded this {undone.grade} · {GRADE_LABEL[undone.grade]}. Grade it again.")
-    return _answer(request, benchmark, undone=undone)
+    return _next_pair(request, benchmark, undone=undone)
 
 
 @login_required
 @require_POST
-def regrade(request, name: str, judgment_id: int):
+def regrade(request: HtmxHttpRequest, name: str, judgment_id: int):
     benchmark = _benchmark(request, name)
     if _needs_guidelines(benchmark, request.user):
         return _to_guidelines(request, benchmark)
     form = RegradeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Pick a grade (0-3).")
-        return _answer(request, benchmark)
+        return _next_pair(request, benchmark)
     try:
         judgment = services.judgment_regrade(
             benchmark=benchmark, annotator=request.user, judgment_id=judgment_id, grade=form.cleaned_data["grade"],
@@ -221,7 +221,7 @@ def regrade(request, name: str, judgment_id: int):
         messages.warning(request, str(exc))
     else:
         messages.success(request, f"Changed to {judgment.grade} · {GRADE_LABEL[judgment.grade]}.")
-    return _answer(request, benchmark)
+    return _next_pair(request, benchmark)
 
 
 @login_required
@@ -243,7 +243,7 @@ def _agreement_benchmark(request, name: str) -> Benchmark:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def agreement(request, name: str):
+def agreement(request: HtmxHttpRequest, name: str):
     """The agreement dashboard: the cached figures, a background refresh when they are missing
     or stale (GET) or when asked for (POST, the Refresh button)."""
     benchmark = _agreement_benchmark(request, name)
@@ -269,8 +269,7 @@ def agreement(request, name: str):
         sending = dashboard.benchmark_stats_enqueue(benchmark=benchmark)
     context = {"benchmark": benchmark, "stats": stats, "data": stats.payload if stats else None, "pending": pending,
                "queue_unreachable": bool(sending and sending.failed), "stale_seconds": dashboard.STALE_SECONDS}
-    template = "annotate/dashboard.html#stats" if request.htmx else "annotate/dashboard.html"
-    return render(request, template, context)
+    return page_or_fragment(request, template="annotate/dashboard.html", fragment="stats", context=context)
 
 
 @login_required

@@ -7,7 +7,7 @@ The student here is all-MiniLM-L6-v2's zero-shot cosine: a trained student's ord
 0.002 τ of it (benchmarks/results/dl19_distill.md), and this needs no training. Per test query,
 the anchors (labeling.calibration.anchors_pick, stratified over the score) are graded by the
 teacher (a recorded judge, or the two judges' ensemble) and every other pair is graded by the
-query's order cut at the anchors' grade shares, as labeling.anchored does, after one of:
+query's order cut at the anchors' grade shares, as labeling.services.anchored does, after one of:
 - nothing (today's anchored labeler);
 - Rocchio: the query's embedding moved toward the anchors graded above their mean and away from
   those below, by beta;

@@ -4,7 +4,7 @@ in one run on the same DL19 pairs.
     .venv/bin/python benchmarks/anchored_throughput.py [--queries N] [--pairs-per-query N]
         [--anchors-per-query K ...] [--teacher-dtype auto|bfloat16] [--data PATH]
 
-Three kinds of job over the same pairs, through labeling.labeling_jobs as the app runs them
+Three kinds of job over the same pairs, through labeling.services.labeling_jobs as the app runs them
 (database reads and writes included): the teacher alone (SmolLM2-135M, the local LM backend),
 the student alone (MiniLM-L6 with a head fitted on other queries' recorded grades, runtime auto),
 and the anchored student at each budget (the student grades every pair, the teacher the anchors).
@@ -35,11 +35,11 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from labeling.anchored import anchored_labeler_create  # noqa: E402
 from labeling.labelers.base import PairInput  # noqa: E402
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run  # noqa: E402
 from labeling.model_registry import model_path  # noqa: E402
 from labeling.models import Corpus, Document, Labeler, LabelingJob, ModelLabel, Pair, Query  # noqa: E402
+from labeling.services.anchored import anchored_labeler_create  # noqa: E402
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run  # noqa: E402
 
 from dl19_pairs import FIT_PAIRS, STUDENT_RECIPE, dl19_load, pairs_split, student_fit  # noqa: E402
 from report import cpu_description, results_write  # noqa: E402

@@ -32,9 +32,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 
-from labeling.exports import annotator_qrel_rows, qrels_export  # noqa: E402
 from labeling.importers import documents_import, qrels_import, queries_import  # noqa: E402
 from labeling.models import Corpus, Labeler  # noqa: E402
+from labeling.services.exports import annotator_qrel_rows, qrels_export  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "import_dl19.md"
 TITLE = "# DL19 import benchmark"

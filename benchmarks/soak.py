@@ -68,8 +68,8 @@ from django.db import connection  # noqa: E402
 
 from annotate.models import BenchmarkItem  # noqa: E402
 from config.celery import app  # noqa: E402
-from labeling.labeling_jobs import labeling_job_create  # noqa: E402
 from labeling.models import Labeler, LabelingJob, ModelLabel, Pair  # noqa: E402
+from labeling.services.labeling_jobs import labeling_job_create  # noqa: E402
 
 from grading_load import loader  # noqa: E402
 from grading_load.client import Answer, Browser, grade_form, login  # noqa: E402

@@ -26,10 +26,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from labeling.importers import documents_import, qrels_import, queries_import
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.metrics import agreement_report
 from labeling.models import Judgment, Labeler, ModelLabel
 from labeling.selectors import pair_inputs
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
 
 from .frontier import Evaluated, FrontierConfig, frontier_mean, frontier_measure, frontier_promote
 from .services.stages import student_register

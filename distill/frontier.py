@@ -2,7 +2,7 @@
 promotion gate that decides whether it may label at scale.
 
 For each budget (0: the student alone; k anchors per query, or a share of each query's pairs),
-an anchored labeler of the student and the teacher (labeling.anchored) labels the evaluated
+an anchored labeler of the student and the teacher (labeling.services.anchored) labels the evaluated
 pairs through a labeling job, like any labeler; the actual teacher share is the pairs that
 carry a teacher's grade over all pairs. Its agreement with the people is scored beside the
 teacher's on exactly the same pairs, with 95% intervals from a bootstrap over queries, and its
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from labeling.anchored import anchored_labeler_create
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.metrics import agreement_bootstrap, agreement_report
 from labeling.models import AnchorSet, Labeler, LabelingJob, ModelLabel
-from labeling.promotion import promotion_record
+from labeling.services.anchored import anchored_labeler_create
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
+from labeling.services.promotion import promotion_record
 
 FIGURES = ("alpha_ordinal", "quadratic_kappa", "ndcg@10", "pairwise_accuracy")
 GATED = ("alpha_ordinal", "quadratic_kappa")

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.htmx import HtmxHttpRequest, page_or_fragment
 from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.workers import job_unsent
 
@@ -46,14 +47,13 @@ def _estimate(form: RunLaunchForm) -> RunEstimate | None:
 
 @require_GET
 @permission_required("distill.view_run", raise_exception=True)
-def run_detail(request, run_id: int):
+def run_detail(request: HtmxHttpRequest, run_id: int):
     run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
     if not request.htmx and not messages.get_messages(request):
         _warn_if_unsent(request, run)
     context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run),
                "cost": run_cost(run)}
-    template = "distill/run_detail.html#status" if request.htmx else "distill/run_detail.html"
-    return render(request, template, context)
+    return page_or_fragment(request, template="distill/run_detail.html", fragment="status", context=context)
 
 
 @require_POST

@@ -9,7 +9,7 @@ the query's own score order is cut at those shares (benchmarks/results/dl19_dist
 alternatives measured: random anchors, an ordinal model with a shared slope and a per-query
 offset, nearest-anchor grades).
 
-Pure functions over arrays: the labeling job (labeling.anchored) feeds them and stores what
+Pure functions over arrays: the labeling job (labeling.services.anchored) feeds them and stores what
 they return.
 """
 

@@ -163,7 +163,7 @@ class Labeler(models.Model):
     model_ref = models.CharField(max_length=500, blank=True, help_text="Registry name, folder or endpoint model id.")
     prompt_version = models.CharField(max_length=100, blank=True)
     params = models.JSONField(default=dict, blank=True)
-    # A student's promotion gate: {"passed", "reason", "by", "decided_at", ...} (labeling.promotion).
+    # A student's promotion gate: {"passed", "reason", "by", "decided_at", ...} (labeling.services.promotion).
     promotion = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -253,10 +253,10 @@ class LabelingJob(models.Model):
     tokens_out = models.BigIntegerField(default=0)
     seconds = models.FloatField(default=0.0, help_text="Time spent labeling (model calls and writes).")
     # An anchored job's two labelers apart: {"student": {...}, "teacher": {...}}, each with its
-    # labeler's name, pairs, seconds, tokens_in, tokens_out (labeling.anchored).
+    # labeler's name, pairs, seconds, tokens_in, tokens_out (labeling.services.anchored).
     parts = models.JSONField(default=dict, blank=True)
     # Pairs the labeler could not grade (SetAsidePair); the job fails once they pass the
-    # labeler's params["max_error_share"] of its pairs (labeling.labeling_jobs).
+    # labeler's params["max_error_share"] of its pairs (labeling.services.grading).
     set_aside = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # The worker executing it, and when it last made progress (labeling.workers).
@@ -321,7 +321,7 @@ def labeling_cost(prices: dict, *, tokens_in: int, tokens_out: int, seconds: flo
 
 
 class ImportJob(models.Model):
-    """An import (documents, queries or qrels) run on a worker (labeling.import_jobs): its file,
+    """An import (documents, queries or qrels) run on a worker (labeling.services.import_jobs): its file,
     its outcome, and the summary or the located error. Holds a lease like a LabelingJob."""
 
     class Kind(models.TextChoices):

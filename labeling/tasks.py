@@ -1,8 +1,8 @@
 from celery import shared_task
 
-from .import_jobs import IMPORT_JOB_TASK, import_job_run
-from .labeling_jobs import LABEL_JOB_TASK, labeling_job_run
 from .models import ImportJob, LabelingJob
+from .services.import_jobs import IMPORT_JOB_TASK, import_job_run
+from .services.labeling_jobs import LABEL_JOB_TASK, labeling_job_run
 from .workers import job_lease
 
 

@@ -1,5 +1,5 @@
 """The labeling job form: which labeler, on which pairs (a benchmark, a corpus's pairs, or a
-file of pairs), parsed into a scope for labeling.labeling_jobs.
+file of pairs), parsed into a scope for labeling.services.labeling_jobs.
 
 A file's pairs are read (and made) at the estimate; the page then carries their ids, signed,
 so Launch needs no second upload and a changed id list is refused."""
@@ -13,8 +13,8 @@ from django.http import QueryDict
 from annotate.models import Benchmark
 from labeling.importers.errors import ImportFileError
 from labeling.models import Corpus, Labeler
-from labeling.pair_files import pair_file_read
 from labeling.scopes import pair_scope_build
+from labeling.services.pair_files import pair_file_read
 
 MAX_PAIR_FILE_BYTES = 2 * 1024 * 1024
 SALT = "workspace.labeling-job-pairs"

@@ -5,7 +5,7 @@ The counters the queue and the progress bars read instead of counting rows:
 - an item's `judgment_count`: the pair's judgments (through any benchmark sharing the pair);
 - a membership's `judged_regular`, `judged_gold`, `judged_calibration`: the member's judgments
   of the benchmark's items of that kind;
-- a labeling job's `done` (labeling.counters, which says what can be checked there).
+- a labeling job's `done` (labeling.services.counters, which says what can be checked there).
 
 Each is compared with what its rows give in one query per counter, so a check of a million
 items is a few scans, and a repair writes the recount in one UPDATE per counter (computed by the
@@ -20,9 +20,9 @@ from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquer
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
 
-from labeling.counters import Drift, labeling_job_counters_check
 from labeling.importers.batches import batched
 from labeling.models import Judgment
+from labeling.services.counters import Drift, labeling_job_counters_check
 
 from ..models import Benchmark, BenchmarkItem, Membership
 

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from annotate.selectors import benchmark_consensus_rows
-from labeling.exports import annotator_qrel_rows, labeler_qrel_rows, qrels_stream
+from labeling.services.exports import annotator_qrel_rows, labeler_qrel_rows, qrels_stream
 
 from ..auth import require
 from ..errors import ERRORS, ApiError, bad_request

@@ -10,9 +10,9 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from annotate.services import benchmark_items_add, pairs_by_query
-from labeling.corpora import MAX_PAIRS_PER_CALL, UnknownId, corpus_create, pairs_add
-from labeling.import_jobs import import_job_create, import_path_resolve, import_upload_save
 from labeling.models import ImportJob
+from labeling.services.corpora import MAX_PAIRS_PER_CALL, UnknownId, corpus_create, pairs_add
+from labeling.services.import_jobs import import_job_create, import_path_resolve, import_upload_save
 
 from ..auth import require, user_of
 from ..errors import ERRORS, LIMITED, ApiError, bad_request

@@ -21,7 +21,7 @@ class LabelerOut(Schema):
     backend: str
     model_ref: str
     prompt_version: str
-    promotion: dict[str, Any]  # the promotion gate's verdict (labeling.promotion); {} before any
+    promotion: dict[str, Any]  # the promotion gate's verdict (labeling.services.promotion); {} before any
     created_at: datetime
 
 

@@ -8,11 +8,11 @@ from pydantic import Field
 
 from labeling.job_estimate import labeling_job_estimate
 from labeling.judge import MAX_JUDGE_PAIRS, JudgeFailed, JudgeUnavailable, pairs_judge
-from labeling.labeler_setup import labeler_create, labeler_test
 from labeling.labelers.base import PairInput
-from labeling.labeling_jobs import labeling_job_cancel, labeling_job_create
-from labeling.promotion import NotPromoted
 from labeling.scopes import MAX_QUERY_IDS, pair_scope_build
+from labeling.services.labeler_setup import labeler_create, labeler_test
+from labeling.services.labeling_jobs import labeling_job_cancel, labeling_job_create
+from labeling.services.promotion import NotPromoted
 
 from ..auth import require
 from ..errors import ERRORS, LIMITED, ApiError, ErrorOut, bad_request

@@ -3,7 +3,7 @@
 Every stage is a service `<what it makes or judges>_<the stage's verb>` taking the run:
 queries_synthesize, pairs_mine, pairs_teach, student_train, student_evaluate.
 
-Teaching and evaluation are labeling jobs (labeling.labeling_jobs): they skip what is labeled,
+Teaching and evaluation are labeling jobs (labeling.services.labeling_jobs): they skip what is labeled,
 so a resumed stage only labels the rest.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 from django.conf import settings
 
 from annotate.selectors import benchmark_consensus_grades
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.metrics import agreement_report, json_finite
 from labeling.models import Labeler, LabelingJob, ModelLabel
 from labeling.selectors import pair_inputs
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
 
 from ..config import DEFAULTS, run_batch, student_name
 from ..frontier import Evaluated, FrontierConfig, frontier_measure, frontier_promote, frontier_recommended

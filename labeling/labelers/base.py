@@ -2,7 +2,7 @@
 
 A backend takes a batch of pairs and returns, per pair, a grade, the distribution over the
 grades, the expected grade and what it cost. Backends never touch the database: the labeling
-job (labeling.labeling_jobs) reads pairs, calls a backend and writes ModelLabels.
+job (labeling.services.labeling_jobs) reads pairs, calls a backend and writes ModelLabels.
 """
 
 from collections.abc import Sequence
@@ -59,7 +59,7 @@ class SetAside:
 class PairsSetAside(RuntimeError):
     """Some pairs of a batch got no label. `labels` has the batch's labels in order, None where a
     pair was set aside; `set_aside` the reasons by position. A labeling job keeps the labels and
-    sets those pairs aside (labeling.grading); any other caller fails, as before."""
+    sets those pairs aside (labeling.services.grading); any other caller fails, as before."""
 
     def __init__(self, labels: list[Label | None], set_aside: dict[int, SetAside]):
         first = next(iter(set_aside.values()))
@@ -75,7 +75,7 @@ def labels_or_set_aside(results: Sequence[Label | SetAside]) -> list[Label]:
     return [r for r in results if isinstance(r, Label)]
 
 
-# Labeler params that are the job's (labeling.labeling_jobs) or the price list's
+# Labeler params that are the job's (labeling.services.labeling_jobs) or the price list's
 # (models.labeling_cost), not a backend's keyword arguments.
 JOB_PARAMS = frozenset({"max_error_share", "price_per_million_input_tokens", "price_per_million_output_tokens",
                         "price_per_gpu_hour"})

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate.selectors import benchmark_consensus_rows
-from labeling.exports import qrels_export
+from labeling.services.exports import qrels_export
 from tests.factories import (
     BenchmarkFactory,
     BenchmarkItemFactory,

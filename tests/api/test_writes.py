@@ -10,9 +10,9 @@ import pytest
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER
 from annotate.services import benchmark_create
 from distill.models import Run
-from labeling.exports import labeler_qrel_rows, qrels_export
-from labeling.import_jobs import import_job_run
 from labeling.models import ImportJob, Labeler, LabelingJob, ModelLabel, Pair
+from labeling.services.exports import labeler_qrel_rows, qrels_export
+from labeling.services.import_jobs import import_job_run
 from tests.api.conftest import assert_error
 from tests.factories import CorpusFactory, DocumentFactory, LabelerFactory, ModelLabelFactory, QueryFactory
 

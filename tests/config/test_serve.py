@@ -15,8 +15,8 @@ import pytest
 from django.conf import settings
 
 from config.management.commands import serve
-from labeling.labeling_jobs import labeling_job_create
 from labeling.models import LabelingJob, ModelLabel
+from labeling.services.labeling_jobs import labeling_job_create
 from tests.factories import LabelerFactory, PairFactory, QueryFactory
 from tests.labeling.test_labeling_jobs import _run_file
 

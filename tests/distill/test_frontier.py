@@ -19,7 +19,7 @@ from distill.frontier import FrontierConfig, frontier_recommended, gate_verdict
 from distill.models import Run
 from distill.services.stages import student_evaluate
 from labeling.models import Labeler, ModelLabel
-from labeling.promotion import promotion_refusal
+from labeling.services.promotion import promotion_refusal
 from tests.factories import (
     CorpusFactory,
     DocumentFactory,

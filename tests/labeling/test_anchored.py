@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.anchored import AnchoredConfig, anchored_labeler_create, student_scale_labels
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.models import AnchorSet, Labeler, LabelingJob, ModelLabel
-from labeling.promotion import NotPromoted, promotion_record
+from labeling.services.anchored import AnchoredConfig, anchored_labeler_create, student_scale_labels
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
+from labeling.services.promotion import NotPromoted, promotion_record
 from tests.factories import LabelerFactory, ModelLabelFactory, PairFactory, QueryFactory
 
 N = 40

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from labeling.enqueue import QUEUE_UNREACHABLE, task_send
-from labeling.labeling_jobs import LABEL_JOB_TASK
 from labeling.models import LabelingJob, ModelLabel
+from labeling.services.labeling_jobs import LABEL_JOB_TASK
 from labeling.workers import job_unsent
 from tests.factories import LabelerFactory, PairFactory, QueryFactory
 

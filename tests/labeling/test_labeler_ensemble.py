@@ -4,13 +4,13 @@ an anchored student."""
 
 import pytest
 
-from labeling.anchored import anchored_labeler_create
 from labeling.labelers import backend_for
 from labeling.labelers.base import PairInput, one_hot
 from labeling.labelers.ensemble import EnsembleBackend
 from labeling.labelers.recorded import RecordedBackend
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.models import Labeler, ModelLabel
+from labeling.services.anchored import anchored_labeler_create
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
 from tests.factories import LabelerFactory, ModelLabelFactory, PairFactory, QueryFactory
 
 PAIRS = [PairInput(query="q", text=f"d{i}", query_id="q", document_id=f"d{i}") for i in range(4)]

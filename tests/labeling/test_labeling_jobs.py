@@ -3,10 +3,10 @@ import time
 import pytest
 from django.core.management import call_command
 
-from labeling.grading import CROSS_ENCODER_JOB_PAIRS
 from labeling.labelers.recorded import RecordedBackend
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.models import Labeler, LabelingJob, ModelLabel
+from labeling.services.grading import CROSS_ENCODER_JOB_PAIRS
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
 from tests.factories import LabelerFactory, PairFactory, QueryFactory
 
 

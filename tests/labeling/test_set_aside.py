@@ -8,11 +8,21 @@ from django.urls import reverse
 
 from annotate.roles import ADMIN, user_role_set
 from distill.models import Run
+from labeling.calibration import anchors_pick
 from labeling.labelers.base import SET_ASIDE_REASONS, PairsSetAside
 from labeling.labelers.prompting import REPAIR_MESSAGE
-from labeling.labeling_jobs import TooManySetAside, labeling_job_create, labeling_job_run
-from labeling.models import Labeler, LabelingJob, ModelLabel, SetAsidePair
-from tests.factories import DocumentFactory, LabelerFactory, PairFactory, QueryFactory, UserFactory
+from labeling.models import AnchorSet, Labeler, LabelingJob, ModelLabel, SetAsidePair
+from labeling.services.anchored import anchored_labeler_create
+from labeling.services.grading import TooManySetAside
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
+from tests.factories import (
+    DocumentFactory,
+    LabelerFactory,
+    ModelLabelFactory,
+    PairFactory,
+    QueryFactory,
+    UserFactory,
+)
 
 from .test_labeler_openai import OK, backend_for, chat_reply, scripted
 
@@ -184,3 +194,80 @@ def test_an_ensemble_sets_aside_a_pair_any_member_set_aside(dl19_sample_pairs):
             ensemble.label(pairs)
     assert caught.value.labels[0] is None and caught.value.labels[1].grade == 2
     assert caught.value.set_aside[0].reason == "unparseable" and caught.value.set_aside[0].detail.startswith("flaky: ")
+
+
+# --- an anchored job whose teacher sets anchors aside ----------------------------------------------
+
+
+def _anchored_job(n: int, max_error_share: float):
+    """Query "some": one of its 4 anchors always gets a reply with no grade; query "none": every
+    pair does. The student's scores rise with i; the teacher grades document i as its text says."""
+    student = LabelerFactory(name="student", role=Labeler.Role.STUDENT, backend=Labeler.Backend.CROSS_ENCODER)
+    scores = [3 * i / (n - 1) for i in range(n)]
+    broken = {"some": {anchors_pick(scores, 4)[1]}, "none": set(range(n))}
+    pairs = {}
+    for name in ("some", "none"):
+        query = QueryFactory(external_id=name)
+        docs = [DocumentFactory(text=f"Passage {i} grade={3 * i // n} {'BROKEN' if i in broken[name] else ''}")
+                for i in range(n)]
+        pairs[name] = [PairFactory(query=query, document=doc) for doc in docs]
+        for pair, score in zip(pairs[name], scores, strict=True):
+            ModelLabelFactory(pair=pair, labeler=student, grade=round(score), expected_grade=score)
+
+    def script(n, body):
+        text = body["messages"][1]["content"]
+        if "BROKEN" in text:
+            return (200, chat_reply("The passage cannot be assessed.", top={"The": -0.1}), {}, 0)
+        grade = text.split("grade=")[1][0]
+        return (200, chat_reply(grade, {grade: -0.05}), {}, 0)
+
+    def run(server):
+        teacher = LabelerFactory(name="teacher", role=Labeler.Role.TEACHER, backend=Labeler.Backend.OPENAI,
+                                 model_ref="judge", params={"base_url": server.base_url, "backoff_s": 0.01,
+                                                            "max_error_share": max_error_share})
+        anchored = anchored_labeler_create(name="anchored", student=student, teacher=teacher, anchors_per_query=4,
+                                           prior_weight=0)
+        job = labeling_job_create(labeler=anchored, scope={"query__external_id__in": ["some", "none"]},
+                                  enqueue=False, gated=False)
+        return anchored, labeling_job_run(job_id=job.id)
+
+    return pairs, broken, script, run
+
+
+@pytest.mark.django_db
+def test_an_anchored_job_goes_on_past_the_anchors_its_teacher_set_aside():
+    n = 20
+    pairs, broken, script, run = _anchored_job(n, max_error_share=0.6)
+    with scripted(script) as server:
+        anchored, job = run(server)
+    assert job.status == LabelingJob.Status.SUCCEEDED, job.error
+    assert (job.done, job.total, job.set_aside) == (2 * n, 2 * n, 1 + n)
+
+    # "some" is scaled by its three graded anchors, and every pair of it is labeled.
+    labels = {label.pair_id: label for label in ModelLabel.objects.filter(labeler=anchored)}
+    assert set(labels) == {p.id for p in pairs["some"]}
+    bad = pairs["some"][next(iter(broken["some"]))]
+    anchor_set = AnchorSet.objects.get(labeler=anchored, query__external_id="some")
+    assert len(anchor_set.anchors) == 3 and bad.id not in [row[0] for row in anchor_set.anchors]
+    assert labels[bad.id].source == ModelLabel.Source.MODEL
+    aside = SetAsidePair.objects.get(job=job, pair=bad)
+    assert aside.reason == "unparseable" and aside.detail.startswith("teacher teacher: ")
+
+    # "none" has no scale: its pairs are set aside, none labeled, no anchor set.
+    assert not AnchorSet.objects.filter(labeler=anchored, query__external_id="none").exists()
+    none_aside = SetAsidePair.objects.filter(job=job, pair__query__external_id="none")
+    assert none_aside.count() == n and set(none_aside.values_list("reason", flat=True)) == {"unparseable"}
+    assert none_aside.filter(detail="no anchor of its query was graded by the teacher").count() == n - 4
+
+    # Resumed, it asks the teacher nothing again.
+    with scripted(script) as server:
+        assert labeling_job_run(job_id=job.id).set_aside == 1 + n
+    assert server.requests == []
+
+
+@pytest.mark.django_db
+def test_an_anchored_job_fails_past_its_teachers_error_share():
+    _, _, script, run = _anchored_job(20, max_error_share=0.05)
+    with scripted(script) as server, pytest.raises(TooManySetAside, match="past the labeler's max_error_share of 5%"):
+        run(server)
+    assert LabelingJob.objects.get().status == LabelingJob.Status.FAILED

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from config.celery import app
 from labeling.enqueue import task_send
-from labeling.labeling_jobs import LABEL_JOB_TASK, labeling_job_create
 from labeling.models import Labeler, LabelingJob, ModelLabel
+from labeling.services.labeling_jobs import LABEL_JOB_TASK, labeling_job_create
 from labeling.workers import ACTIVE, WAITING, job_claim, job_lease, job_renew, job_unsent, jobs_stranded
 from tests.factories import LabelerFactory, PairFactory, QueryFactory
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from annotate.roles import ANNOTATOR, REVIEWER
 from labeling.models import Labeler, LabelingJob, Pair, SetAsidePair
-from labeling.promotion import promotion_record
+from labeling.services.promotion import promotion_record
 from tests.factories import (
     BenchmarkFactory,
     BenchmarkItemFactory,

@@ -7,12 +7,13 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.htmx import HtmxHttpRequest, page_or_fragment
 from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.job_estimate import labeling_job_estimate
-from labeling.labeling_jobs import labeling_job_cancel, labeling_job_create
 from labeling.models import Labeler, LabelingJob
-from labeling.promotion import NotPromoted, promotion_refusal
 from labeling.selectors import jobs_throughput, set_aside_reasons, set_aside_rows
+from labeling.services.labeling_jobs import labeling_job_cancel, labeling_job_create
+from labeling.services.promotion import NotPromoted, promotion_refusal
 from labeling.workers import job_unsent
 
 from ..job_forms import LabelingJobForm
@@ -64,14 +65,13 @@ def job_new(request):
 @require_GET
 @login_required
 @permission_required("labeling.view_labelingjob", raise_exception=True)
-def job_detail(request, job_id: int):
+def job_detail(request: HtmxHttpRequest, job_id: int):
     job = get_object_or_404(LabelingJob.objects.select_related("labeler"), id=job_id)
     context = {"job": job, "active": job.status in ACTIVE, "throughput": jobs_throughput(jobs=[job]),
                "percent": int(100 * job.done / job.total) if job.total else 0,
                "set_aside": set_aside_reasons(job=job) if job.set_aside else {},
                "set_aside_rows": set_aside_rows(job_ids=[job.id], limit=20) if job.set_aside else []}
-    template = "workspace/job_detail.html#status" if request.htmx else "workspace/job_detail.html"
-    return render(request, template, context)
+    return page_or_fragment(request, template="workspace/job_detail.html", fragment="status", context=context)
 
 
 @require_POST

@@ -10,9 +10,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.selectors import benchmarks_visible_to, labeler_agreement_rows
-from labeling.labeler_setup import TEST_PAIRS, labeler_create, labeler_test, labeler_update
+from config.htmx import HtmxHttpRequest, page_or_fragment
 from labeling.models import Labeler, ModelLabel
 from labeling.selectors import labeler_prompt, labeler_prompt_versions
+from labeling.services.labeler_setup import TEST_PAIRS, labeler_create, labeler_test, labeler_update
 
 from ..labeler_forms import FORM_BACKENDS, LabelerForm
 
@@ -116,13 +117,12 @@ def labeler_edit(request, name: str):
 @require_POST
 @login_required
 @permission_required("labeling.change_labeler", raise_exception=True)
-def labeler_test_view(request, name: str):
+def labeler_test_view(request: HtmxHttpRequest, name: str):
     """Grade the three test pairs now (bounded: see labeler_setup.TEST_TIMEOUT_S) and show the
     grades, latency and tokens, or why it could not. As a fragment with htmx, else the page."""
     labeler = _labeler_or_404(name)
     context = {"labeler": labeler, "result": labeler_test(labeler=labeler, pairs=len(TEST_PAIRS))}
-    template = "workspace/labeler_test.html#result" if request.htmx else "workspace/labeler_test.html"
-    return render(request, template, context)
+    return page_or_fragment(request, template="workspace/labeler_test.html", fragment="result", context=context)
 
 
 def _members(labeler: Labeler) -> list[str] | None:

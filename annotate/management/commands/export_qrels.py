@@ -3,8 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Benchmark
 from annotate.selectors import benchmark_consensus_rows
-from labeling.exports import FORMATS, annotator_qrel_rows, labeler_qrel_rows, qrels_export
 from labeling.models import Labeler
+from labeling.services.exports import FORMATS, annotator_qrel_rows, labeler_qrel_rows, qrels_export
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.agreement import agreement_compute, annotator_get, labeler_get
 from labeling.management.scope import pair_scope
+from labeling.services.agreement import agreement_compute, annotator_get, labeler_get
 
 HEADLINE = ["n_pairs", "accuracy", "kappa", "linear_kappa", "quadratic_kappa", "alpha_ordinal", "ndcg@10",
             "pairwise_accuracy"]

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.agreement import labeler_get
-from labeling.anchored import AnchoredConfig, anchored_labeler_create
+from labeling.services.agreement import labeler_get
+from labeling.services.anchored import AnchoredConfig, anchored_labeler_create
 
 
 class Command(BaseCommand):

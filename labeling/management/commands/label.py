@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.agreement import labeler_get
 from labeling.enqueue import QUEUE_UNREACHABLE
-from labeling.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.management.scope import pair_scope
 from labeling.models import LabelingJob
 from labeling.selectors import set_aside_reasons
+from labeling.services.agreement import labeler_get
+from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
 from labeling.workers import job_unsent
 
 

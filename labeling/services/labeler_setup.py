@@ -3,10 +3,10 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from .importers.batches import valid_slug
-from .judge import JudgeFailed, JudgeUnavailable, pairs_judge
-from .labelers.base import PairInput
-from .models import Labeler
+from ..importers.batches import valid_slug
+from ..judge import JudgeFailed, JudgeUnavailable, pairs_judge
+from ..labelers.base import PairInput
+from ..models import Labeler
 
 # Three pairs a working judge grades apart: an answer, a pair on the topic only, an unrelated one.
 TEST_PAIRS = [

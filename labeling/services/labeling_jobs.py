@@ -2,12 +2,12 @@
 
 Each batch's labels and the job's counters are written in one transaction, so a worker killed
 at any point resumes from the pairs still without a label: no duplicates, nothing lost. An
-anchored labeler's job goes query by query instead (labeling.anchored).
+anchored labeler's job goes query by query instead (labeling.services.anchored).
 
 A pair the labeler cannot grade (a reply with no grade, a refusal, a content filter, a timeout
 after the retries: labelers.base.PairsSetAside) is set aside with its reason and the job goes
 on; the job fails only once its set-aside pairs pass the labeler's params["max_error_share"]
-(default MAX_ERROR_SHARE) of its pairs, since a teacher that fails that often is broken.
+(default grading.MAX_ERROR_SHARE) of its pairs, since a teacher that fails that often is broken.
 """
 
 from collections.abc import Callable
@@ -16,29 +16,24 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..enqueue import job_enqueue, job_requeue
+from ..labelers import backend_for
+from ..labelers.base import LabelerBackend
+from ..models import Labeler, LabelingJob, SetAsidePair
+from ..selectors import pairs_in_scope, pairs_unlabeled
+from ..workers import job_claim, jobs_stranded, resumer
 from .anchored import anchored_job_label
-from .enqueue import job_enqueue, job_requeue
-from .grading import job_batch_size, model_labels_write, pairs_grade_or_set_aside, set_aside_write
-from .labelers import backend_for
-from .labelers.base import LabelerBackend
-from .models import Labeler, LabelingJob, SetAsidePair
+from .grading import (
+    job_batch_size,
+    max_error_share,
+    model_labels_write,
+    pairs_grade_or_set_aside,
+    set_aside_check,
+    set_aside_write,
+)
 from .promotion import NotPromoted, promotion_refusal
-from .selectors import pairs_in_scope, pairs_unlabeled, set_aside_reasons
-from .workers import job_claim, jobs_stranded, resumer
 
 LABEL_JOB_TASK = "labeling.label_job"
-MAX_ERROR_SHARE = 0.05
-
-
-class TooManySetAside(RuntimeError):
-    pass
-
-
-def max_error_share(labeler: Labeler) -> float:
-    share = labeler.params.get("max_error_share", MAX_ERROR_SHARE)
-    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-        raise ValueError(f"labeler {labeler.name!r}: max_error_share must be a number from 0 to 1, not {share!r}")
-    return float(share)
 
 
 def labeling_queue(*, labeler: Labeler) -> str:
@@ -49,7 +44,7 @@ def labeling_queue(*, labeler: Labeler) -> str:
 def labeling_job_create(*, labeler: Labeler, scope: dict, description: str = "", batch_size: int | None = None,
                         enqueue: bool = True, gated: bool = True) -> LabelingJob:
     """A job of a labeler over the pairs in `scope`. `gated`: refuse a student that has not passed
-    its promotion gate (labeling.promotion); evaluations, which decide the gate, pass False."""
+    its promotion gate (labeling.services.promotion); evaluations, which decide the gate, pass False."""
     refusal = promotion_refusal(labeler) if gated else None
     if refusal:
         raise NotPromoted(refusal)
@@ -114,20 +109,12 @@ def _job_label(job: LabelingJob, backend: LabelerBackend, on_batch: Callable[[La
             LabelingJob.objects.filter(id=job.id).update(
                 done=F("done") + len(batch), tokens_in=F("tokens_in") + graded.tokens_in,
                 tokens_out=F("tokens_out") + graded.tokens_out, seconds=F("seconds") + graded.seconds,
-                set_aside=SetAsidePair.objects.filter(job=job).count(), heartbeat_at=timezone.now(),
+                heartbeat_at=timezone.now(),
             )
-        current = LabelingJob.objects.get(id=job.id)
+        current = set_aside_check(job_id=job.id, share=share)
         if on_batch:
             on_batch(current)
-        if current.set_aside > share * current.total:
-            raise TooManySetAside(_too_many(current, share))
     return True
-
-
-def _too_many(job: LabelingJob, share: float) -> str:
-    reasons = ", ".join(f"{reason} {n}" for reason, n in set_aside_reasons(job=job).items())
-    return (f"{job.set_aside} of {job.total} pairs set aside ({reasons}), past the labeler's "
-            f"max_error_share of {share:.0%}")
 
 
 @resumer

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from .importers.batches import valid_slug
-from .models import Corpus, Document, Pair, Query
+from ..importers.batches import valid_slug
+from ..models import Corpus, Document, Pair, Query
 
 MAX_PAIRS_PER_CALL = 10_000
 

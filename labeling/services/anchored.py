@@ -12,6 +12,12 @@ An anchored labeler names a student and a teacher (any backends). Labeling a que
    label, every other pair the grade its student score falls in. Each label says which it is
    (ModelLabel.source) and the AnchorSet it was calibrated with.
 
+A pair the teacher cannot grade (labelers.base.PairsSetAside) is set aside for the job with its
+reason: an anchor so set aside does not anchor (its pair gets the student's grade on the scale of
+the anchors left), a deferred one keeps the student's grade; a query none of whose anchors the
+teacher graded has no scale, so all its pairs are set aside. The job fails once the set-aside
+pairs pass the teacher's max_error_share.
+
 The job goes a few queries at a time. Steps 1 and 2 are kept as they finish; step 4 commits
 with the query's AnchorSet and the job's counters, so a worker killed anywhere resumes without
 grading a pair twice or writing a label twice (anchors are deterministic in the student's scores).
@@ -29,12 +35,21 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .calibration import anchor_thresholds, anchors_pick, deferrals_pick, grades_from_thresholds
-from .grading import Graded, job_batch_size, model_labels_write, pairs_grade
-from .labelers import backend_for
-from .labelers.base import Label, LabelerBackend
-from .models import AnchorSet, Labeler, LabelingJob, ModelLabel
-from .selectors import pairs_in_scope, pairs_unlabeled
+from ..calibration import anchor_thresholds, anchors_pick, deferrals_pick, grades_from_thresholds
+from ..labelers import backend_for
+from ..labelers.base import Label, LabelerBackend, SetAside
+from ..models import AnchorSet, Labeler, LabelingJob, ModelLabel, SetAsidePair
+from ..selectors import pairs_in_scope, pairs_unlabeled
+from .grading import (
+    Graded,
+    job_batch_size,
+    max_error_share,
+    model_labels_write,
+    pairs_grade,
+    pairs_grade_or_set_aside,
+    set_aside_check,
+    set_aside_write,
+)
 
 PROMPT_VERSION = "anchored-v1"
 MAX_ANCHORS_PER_QUERY = 1000
@@ -132,7 +147,9 @@ def anchored_job_label(*, job: LabelingJob, backends: dict[str, LabelerBackend] 
     config = AnchoredConfig.from_params(labeler.params)
     student, teacher = config.labelers()
     loaded = _Backends(student, teacher, backends or {})
-    todo = list(pairs_unlabeled(scope=job.scope, labeler=labeler).order_by("query_id")
+    share = max_error_share(teacher)
+    set_aside = SetAsidePair.objects.filter(job=job).values("pair_id")
+    todo = list(pairs_unlabeled(scope=job.scope, labeler=labeler).exclude(id__in=set_aside).order_by("query_id")
                 .values_list("query_id", flat=True).distinct())
     for queries in _query_chunks(job.scope, todo, job.batch_size):
         if LabelingJob.objects.filter(id=job.id, status=LabelingJob.Status.CANCELLED).exists():
@@ -150,27 +167,29 @@ def anchored_job_label(*, job: LabelingJob, backends: dict[str, LabelerBackend] 
         existing = {s.query_id: s for s in AnchorSet.objects.filter(labeler=labeler, query_id__in=queries)}
         plans = {q: _plan(config, ids, scores) for q, ids in by_query.items() if q not in existing}
         anchors = [p for plan in plans.values() for p in plan.anchors]
-        spent["teacher"] = _labels_ensure(teacher, loaded, "teacher", anchors)
+        spent["teacher"] = _labels_ensure(teacher, loaded, "teacher", anchors, job_id=job.id)
         teacher_labels = _labels_of(teacher, anchors)
-        for plan in plans.values():
-            plan.fit(teacher_labels, [own_grades[p] for p in plan.pair_ids], config)
-        deferred = [p for plan in plans.values() for p in plan.deferred]
-        spent["teacher"] = spent["teacher"].add(_labels_ensure(teacher, loaded, "teacher", deferred))
+        unanchored = [q for q, plan in plans.items()
+                      if not plan.fit(teacher_labels, [own_grades[p] for p in plan.pair_ids], config)]
+        deferred = [p for q, plan in plans.items() if q not in unanchored for p in plan.deferred]
+        spent["teacher"] = spent["teacher"].add(_labels_ensure(teacher, loaded, "teacher", deferred, job_id=job.id))
         teacher_labels |= _labels_of(teacher, deferred)
         with transaction.atomic():
+            aside = sum(_query_set_aside(job, plans.pop(q), by_query.pop(q)) for q in unanchored)
             sets = existing | {q: plan.anchor_set(labeler, student, teacher, q, teacher_labels)
                                for q, plan in plans.items()}
             written = _anchored_labels_write(labeler, sets, by_query, scores, teacher_labels)
             job_row = LabelingJob.objects.select_for_update().get(id=job.id)
             parts = {role: part.as_part(loaded.labelers[role], job_row.parts.get(role)) for role, part in spent.items()}
             LabelingJob.objects.filter(id=job.id).update(
-                done=F("done") + written, parts=parts, heartbeat_at=timezone.now(),
+                done=F("done") + written + aside, parts=parts, heartbeat_at=timezone.now(),
                 tokens_in=F("tokens_in") + spent["student"].tokens_in + spent["teacher"].tokens_in,
                 tokens_out=F("tokens_out") + spent["student"].tokens_out + spent["teacher"].tokens_out,
                 seconds=F("seconds") + (time.perf_counter() - started),
             )
+        current = set_aside_check(job_id=job.id, share=share)
         if on_batch:
-            on_batch(LabelingJob.objects.get(id=job.id))
+            on_batch(current)
     return True
 
 
@@ -192,19 +211,43 @@ def _query_chunks(scope: dict, query_ids: list[int], pairs_per_chunk: int) -> li
     return [chunk for chunk in chunks if chunk]
 
 
-def _labels_ensure(labeler: Labeler, backends: _Backends, role: str, pair_ids: Sequence[int]) -> Graded:
-    """Grade the pairs this labeler has not graded yet, in its batches, keeping each batch."""
+def _labels_ensure(labeler: Labeler, backends: _Backends, role: str, pair_ids: Sequence[int],
+                   job_id: int | None = None) -> Graded:
+    """Grade the pairs this labeler has not graded yet, in its batches, keeping each batch. With
+    a job, a pair the labeler cannot grade is set aside for the job (and not asked again) instead
+    of failing it."""
     done = set(ModelLabel.objects.filter(labeler=labeler, pair_id__in=pair_ids).values_list("pair_id", flat=True))
+    if job_id is not None:
+        done |= set(SetAsidePair.objects.filter(job_id=job_id, pair_id__in=pair_ids).values_list("pair_id", flat=True))
     missing = [p for p in dict.fromkeys(pair_ids) if p not in done]
     spent = Graded()
     size = job_batch_size(labeler)
     for start in range(0, len(missing), size):
         batch = missing[start : start + size]
         backend = backends[role]
-        labels, graded = pairs_grade(backend=backend, pair_ids=batch)
-        model_labels_write(labeler=labeler, prompt_version=backend.prompt_version, pair_ids=batch, labels=labels)
+        if job_id is None:
+            labels, graded = pairs_grade(backend=backend, pair_ids=batch)
+            model_labels_write(labeler=labeler, prompt_version=backend.prompt_version, pair_ids=batch, labels=labels)
+        else:
+            result = pairs_grade_or_set_aside(backend=backend, pair_ids=batch)
+            graded = result.graded
+            with transaction.atomic():
+                model_labels_write(labeler=labeler, prompt_version=backend.prompt_version, pair_ids=result.pair_ids,
+                                   labels=result.labels)
+                set_aside_write(job_id=job_id, set_aside={
+                    p: SetAside(a.reason, f"{role} {labeler.name}: {a.detail}") for p, a in result.set_aside.items()})
         spent = spent.add(graded)
     return spent
+
+
+def _query_set_aside(job: LabelingJob, plan: _Plan, pair_ids: list[int]) -> int:
+    """Set aside a query none of whose anchors the teacher graded (no scale for its pairs), for
+    its anchors' first reason; its pairs, done (the anchors keep their own reasons)."""
+    reason = SetAsidePair.objects.filter(job=job, pair_id__in=plan.tried).values_list("reason", flat=True).first()
+    set_aside_write(job_id=job.id, set_aside={
+        p: SetAside(reason or SetAsidePair.Reason.SERVER_ERROR, "no anchor of its query was graded by the teacher")
+        for p in pair_ids})
+    return len(pair_ids)
 
 
 def _labels_of(labeler: Labeler, pair_ids: Sequence[int]) -> dict[int, Label]:
@@ -219,17 +262,23 @@ class _Plan:
 
     def __init__(self, pair_ids: list[int], scores: list[float], anchor_count: int):
         self.pair_ids, self.scores = pair_ids, scores
-        self.anchors = [pair_ids[i] for i in anchors_pick(scores, anchor_count)]
+        self.tried = [pair_ids[i] for i in anchors_pick(scores, anchor_count)]  # sent to the teacher
+        self.anchors = self.tried  # of those, the ones it graded (fit)
         self.thresholds: list[float] = []
         self.deferred: list[int] = []
 
-    def fit(self, teacher_labels: dict[int, Label], own_grades: list[int], config: AnchoredConfig) -> None:
+    def fit(self, teacher_labels: dict[int, Label], own_grades: list[int], config: AnchoredConfig) -> bool:
+        """Thresholds from the anchors the teacher graded, and the pairs to defer; False if it graded none."""
+        self.anchors = [p for p in self.tried if p in teacher_labels]
+        if not self.anchors:
+            return False
         position = {pair_id: i for i, pair_id in enumerate(self.pair_ids)}
         self.thresholds = anchor_thresholds(self.scores, [teacher_labels[p].grade for p in self.anchors],
                                             prior_grades=own_grades, prior_weight=config.prior_weight)
         picked = deferrals_pick(self.scores, self.thresholds, config.deferrals_for(len(self.pair_ids)),
                                 exclude=[position[p] for p in self.anchors])
         self.deferred = [self.pair_ids[i] for i in picked]
+        return True
 
     def anchor_set(self, labeler: Labeler, student: Labeler, teacher: Labeler, query_id: int,
                    teacher_labels: dict[int, Label]) -> AnchorSet:
@@ -238,7 +287,8 @@ class _Plan:
             labeler=labeler, query_id=query_id, student=student, teacher=teacher, thresholds=self.thresholds,
             pairs=len(self.pair_ids),
             anchors=[[p, score[p], teacher_labels[p].grade] for p in self.anchors],
-            deferred=[[p, score[p], teacher_labels[p].grade] for p in self.deferred],
+            # a deferred pair the teacher set aside keeps the student's grade
+            deferred=[[p, score[p], teacher_labels[p].grade] for p in self.deferred if p in teacher_labels],
         )
 
 

@@ -5,8 +5,8 @@ that names the line."""
 
 from django.db import transaction
 
-from .importers.errors import ImportFileError, printable
-from .models import Corpus, Document, Pair, Query
+from ..importers.errors import ImportFileError, printable
+from ..models import Corpus, Document, Pair, Query
 
 MAX_PAIR_LINES = 10_000
 MAX_LINE = 1000

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from .models import LabelingJob, ModelLabel
-from .selectors import pairs_in_scope
+from ..models import LabelingJob, ModelLabel
+from ..selectors import pairs_in_scope
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ unless forced; evaluations, which decide the gate, are not gated.
 
 from django.utils import timezone
 
-from .models import Labeler
+from ..models import Labeler
 
 
 class NotPromoted(ValueError):

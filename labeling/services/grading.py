@@ -8,13 +8,25 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .labelers.base import Label, LabelerBackend, PairsSetAside, SetAside
-from .models import Labeler, ModelLabel, SetAsidePair
-from .selectors import pair_inputs
+from ..labelers.base import Label, LabelerBackend, PairsSetAside, SetAside
+from ..models import Labeler, LabelingJob, ModelLabel, SetAsidePair
+from ..selectors import pair_inputs, set_aside_reasons
 
 # Pairs per checkpoint for a cross-encoder: it sorts each chunk by length into its own batches,
 # so large chunks pad less (benchmarks/results/throughput.md: bf16 at 141 pairs/s on 48 pairs, 234 on 1,024).
 CROSS_ENCODER_JOB_PAIRS = 512
+MAX_ERROR_SHARE = 0.05  # of a job's pairs set aside, past which a teacher is broken, not unlucky
+
+
+class TooManySetAside(RuntimeError):
+    pass
+
+
+def max_error_share(labeler: Labeler) -> float:
+    share = labeler.params.get("max_error_share", MAX_ERROR_SHARE)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ValueError(f"labeler {labeler.name!r}: max_error_share must be a number from 0 to 1, not {share!r}")
+    return float(share)
 
 
 def job_batch_size(labeler: Labeler) -> int:
@@ -114,3 +126,14 @@ def model_labels_write(*, labeler: Labeler, prompt_version: str, pair_ids: Seque
         ],
         ignore_conflicts=True,
     )
+
+
+def set_aside_check(*, job_id: int, share: float) -> LabelingJob:
+    """Count the job's set-aside pairs on its row; TooManySetAside once they pass `share` of its pairs."""
+    LabelingJob.objects.filter(id=job_id).update(set_aside=SetAsidePair.objects.filter(job_id=job_id).count())
+    job = LabelingJob.objects.get(id=job_id)
+    if job.set_aside > share * job.total:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in set_aside_reasons(job=job).items())
+        raise TooManySetAside(f"{job.set_aside} of {job.total} pairs set aside ({reasons}), past the labeler's "
+                              f"max_error_share of {share:.0%}")
+    return job

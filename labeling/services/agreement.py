@@ -2,9 +2,9 @@
 
 from django.contrib.auth import get_user_model
 
-from .metrics import agreement_report
-from .models import Labeler
-from .selectors import grades_by_pair
+from ..metrics import agreement_report
+from ..models import Labeler
+from ..selectors import grades_by_pair
 
 
 def agreement_compute(*, labeler: Labeler, annotator=None, reference_labeler: Labeler | None = None,

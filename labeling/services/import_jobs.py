@@ -13,11 +13,11 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from .enqueue import job_enqueue, job_requeue
-from .importers import ImportFileError, documents_import, qrels_import, queries_import
-from .importers.batches import valid_slug
-from .models import ImportJob
-from .workers import job_claim, jobs_stranded, resumer
+from ..enqueue import job_enqueue, job_requeue
+from ..importers import ImportFileError, documents_import, qrels_import, queries_import
+from ..importers.batches import valid_slug
+from ..models import ImportJob
+from ..workers import job_claim, jobs_stranded, resumer
 
 IMPORT_JOB_TASK = "labeling.import_job"
 MAX_UPLOAD_NAME = 100

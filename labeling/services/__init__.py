@@ -1,0 +1,1 @@
+"""labeling's writes: corpora and pairs, imports, labeling jobs, labels, promotions, exports."""
