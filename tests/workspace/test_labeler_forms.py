@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from annotate.roles import ANNOTATOR, REVIEWER
-from labeling.models import Labeler
+from labeling.models import Labeler, LabelingJob
 from tests.factories import LabelerFactory
 
 NEW = reverse("workspace:labeler_new")
@@ -135,3 +135,15 @@ def test_the_test_of_a_cross_encoder_grades_three_pairs(admin_client):
     assert table.count('<td class="grade">') == 3
     for title in ("Passport renewal", "Passport photos", "Sourdough starter"):
         assert title in table
+
+
+@pytest.mark.django_db
+def test_the_labeler_page_lists_its_jobs_and_the_rate_estimates_use(admin_client):
+    judge = LabelerFactory(name="judge", role=Labeler.Role.TEACHER, backend=Labeler.Backend.OPENAI)
+    url = reverse("workspace:labeler_detail", args=["judge"])
+    assert "Not measured yet" in _text(admin_client.get(url))
+    job = LabelingJob.objects.create(labeler=judge, scope={}, description="benchmark b", total=30, done=30,
+                                     seconds=12.0, status=LabelingJob.Status.SUCCEEDED)
+    page = _text(admin_client.get(url))
+    assert "Measured: 2.5 pairs/s over its last 1 finished job;" in page
+    assert f'href="{reverse("workspace:job_detail", args=[job.id])}"' in page and "30 / 30" in page
