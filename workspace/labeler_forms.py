@@ -72,7 +72,8 @@ def _fields() -> dict[str, forms.Field]:
         "members": forms.ModelMultipleChoiceField(
             Labeler.objects.filter(backend__in=MEMBER_BACKENDS), to_field_name="name",
             help_text="The teachers whose grades are combined (two or more)."),
-        "combine": forms.ChoiceField(choices=[("mean", "mean of their distributions"), ("majority", "majority")],
+        "combine": forms.ChoiceField(choices=[("mean", "mean of their distributions"), ("majority", "majority"),
+                                              ("expected", "mean of their expected grades")],
                                      initial="mean", help_text="How the members' grades become one."),
     }
 
