@@ -4,11 +4,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from .labelers.base import PairInput
 from .labelers.prompting import GRADE_PROMPT
-from .models import Judgment, Labeler, LabelingJob, ModelLabel, Pair, SetAsidePair
+from .models import Corpus, Document, ImportJob, Judgment, Labeler, LabelingJob, ModelLabel, Pair, Query, SetAsidePair
 from .prompts import Prompt, prompt_load
 
 
@@ -113,3 +115,53 @@ def jobs_throughput(*, jobs: Iterable[LabelingJob]) -> Throughput:
     jobs = list(jobs)
     return Throughput(pairs=sum(j.done for j in jobs), seconds=sum(j.seconds for j in jobs),
                       cost=sum(j.cost for j in jobs))
+
+
+MAX_SEARCH_CHARS = 200  # a document search's text: a few words, never a document
+
+
+def corpus_counts(*, corpus: Corpus) -> dict[str, int]:
+    """What a corpus holds: documents, queries, pairs, people's judgments, models' labels."""
+    return {
+        "documents": Document.objects.filter(corpus=corpus).count(),
+        "queries": corpus.queries.count(),
+        "pairs": Pair.objects.filter(query__corpus=corpus).count(),
+        "judgments": Judgment.objects.filter(pair__query__corpus=corpus).count(),
+        "labels": ModelLabel.objects.filter(pair__query__corpus=corpus).count(),
+    }
+
+
+def corpora_with_counts() -> QuerySet[Corpus]:
+    """Every corpus with its numbers of documents and queries (two subqueries, not a join of both)."""
+    def count(model: Any) -> Coalesce:
+        rows = model.objects.filter(corpus=OuterRef("pk")).order_by().values("corpus").annotate(n=Count("pk"))
+        return Coalesce(Subquery(rows.values("n")), 0)
+
+    return Corpus.objects.annotate(document_count=count(Document), query_count=count(Query)).order_by("name")
+
+
+def documents_search(*, corpus: Corpus, text: str = "") -> QuerySet[Document]:
+    """The corpus's documents whose id or title holds `text` (or whose text does), by id;
+    `text` is cut to MAX_SEARCH_CHARS. Deferred text: a page of results reads no bodies."""
+    documents = Document.objects.filter(corpus=corpus).defer("text", "extra").order_by("external_id")
+    text = text.strip()[:MAX_SEARCH_CHARS]
+    if text:
+        documents = documents.filter(Q(external_id__icontains=text) | Q(title__icontains=text)
+                                     | Q(text__icontains=text))
+    return documents
+
+
+def graders_of_corpus(*, corpus: Corpus, limit: int = 100) -> tuple[list[str], list[str]]:
+    """(usernames of the people, names of the labelers) who graded pairs of the corpus: its
+    downloads. One probe per user or labeler (tens), not a scan of the grades."""
+    people = (get_user_model().objects.filter(Exists(Judgment.objects.filter(annotator=OuterRef("pk"),
+                                                                             pair__query__corpus=corpus)))
+              .order_by("username").values_list("username", flat=True)[:limit])
+    labelers = (Labeler.objects.filter(Exists(ModelLabel.objects.filter(labeler=OuterRef("pk"),
+                                                                        pair__query__corpus=corpus)))
+                .order_by("name").values_list("name", flat=True)[:limit])
+    return list(people), list(labelers)
+
+
+def import_jobs_of_corpus(*, corpus_name: str, limit: int = 20) -> list[ImportJob]:
+    return list(ImportJob.objects.filter(corpus_name=corpus_name).order_by("-created_at")[:limit])

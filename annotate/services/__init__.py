@@ -1,6 +1,7 @@
 """Business logic of the human workflow: typed, keyword-only functions named <noun>_<verb>."""
 
 from .benchmarks import (
+    annotator_create,
     benchmark_counts_refresh,
     benchmark_create,
     benchmark_exclude_gated_set,
@@ -34,6 +35,7 @@ from .queue import (
 
 __all__ = [
     "GuidelinesRequired", "NotEditable", "NotLeased", "PairFull", "QueueError", "Submitted", "Undone",
+    "annotator_create",
     "benchmark_counts_refresh", "benchmark_create", "benchmark_exclude_gated_set", "benchmark_import",
     "benchmark_items_add",
     "benchmark_sample_stratified", "guidelines_accept", "highlight_preference_set",

@@ -4,6 +4,7 @@ import random
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -16,6 +17,7 @@ from labeling.models import Judgment, Labeler, ModelLabel, Pair
 from labeling.selectors import pairs_in_scope
 
 from ..models import AnnotatorPreference, Benchmark, BenchmarkItem, Membership
+from ..roles import ANNOTATOR, user_role_set
 
 BATCH_SIZE = 5000
 
@@ -97,7 +99,7 @@ def benchmark_counts_refresh(*, benchmark: Benchmark, judgment_counts: bool = Fa
     return benchmark
 
 
-def _stratified(grades: Mapping[int, Sequence[int]], n: int, rng: random.Random, *,
+def grades_stratify(grades: Mapping[int, Sequence[int]], n: int, rng: random.Random, *,
                 cover_all: bool = True) -> dict[int, list[int]]:
     """Up to n ids, as evenly spread over the grades as their sizes allow: a grade with fewer
     ids than its share gives all it has and the rest goes to the others. With fewer than one
@@ -132,7 +134,7 @@ def benchmark_sample_stratified(*, name: str, labeler: Labeler, scope: dict, n: 
     labels = ModelLabel.objects.filter(labeler=labeler, pair__in=pairs_in_scope(scope=scope)).order_by("pair_id")
     by_grade = {g: list(labels.filter(grade=g).values_list("pair_id", flat=True).iterator(chunk_size=BATCH_SIZE))
                 for g in GRADES}
-    chosen = _stratified(by_grade, n, random.Random(seed))
+    chosen = grades_stratify(by_grade, n, random.Random(seed))
     with transaction.atomic():
         benchmark = benchmark_create(name=name, title=title, guidelines=guidelines,
                                      judgments_required=judgments_required, gold_rate=gold_rate)
@@ -153,7 +155,7 @@ def benchmark_import(*, name: str, corpus_name: str, qrels_path: Path | str, tit
         grade_of = dict(summary.grades)
         rng = random.Random(seed)
         by_grade = {g: sorted(p for p, gg in grade_of.items() if gg == g) for g in GRADES}
-        special = _stratified(by_grade, gold + calibration, rng, cover_all=False) if gold + calibration else {}
+        special = grades_stratify(by_grade, gold + calibration, rng, cover_all=False) if gold + calibration else {}
         picked = sorted((pid for ids in special.values() for pid in ids),
                         key=lambda p: random.Random(f"{seed}:{p}").random())
         calibration_ids, gold_ids = set(picked[:calibration]), picked[calibration:]
@@ -176,6 +178,14 @@ def membership_add(*, benchmark: Benchmark, users: Iterable) -> int:
         [Membership(benchmark=benchmark, user=u) for u in users if u.pk not in existing], ignore_conflicts=True
     )
     return len({u.pk for u in users} - existing)
+
+
+@transaction.atomic
+def annotator_create(*, username: str, password: str):
+    """A new user with the annotator role (an admin adding someone to a benchmark)."""
+    user = get_user_model().objects.create_user(username=username, password=password)
+    user_role_set(user=user, role=ANNOTATOR)
+    return user
 
 
 def membership_remove(*, benchmark: Benchmark, users: Iterable) -> int:

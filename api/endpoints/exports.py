@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from annotate.selectors import benchmark_consensus_rows
-from labeling.services.exports import annotator_qrel_rows, labeler_qrel_rows, qrels_stream
+from labeling.services.exports import CONTENT_TYPES, SUFFIXES, annotator_qrel_rows, labeler_qrel_rows, qrels_stream
 
 from ..auth import require
 from ..errors import ERRORS, ApiError, bad_request
@@ -18,8 +18,6 @@ from .labelers import labeler_get
 
 router = Router(tags=["exports"])
 
-CONTENT_TYPES = {"trec": "text/plain; charset=utf-8", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
-SUFFIXES = {"trec": "txt", "jsonl": "jsonl", "csv": "csv"}
 
 
 class ExportQuery(Schema):

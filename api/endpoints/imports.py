@@ -12,7 +12,7 @@ from pydantic import Field
 from annotate.services import benchmark_items_add, pairs_by_query
 from labeling.models import ImportJob
 from labeling.services.corpora import MAX_PAIRS_PER_CALL, UnknownId, corpus_create, pairs_add
-from labeling.services.import_jobs import import_job_create, import_path_resolve, import_upload_save
+from labeling.services.import_jobs import IMPORT_PERMISSIONS, import_job_create, import_path_resolve, import_upload_save
 
 from ..auth import require, user_of
 from ..errors import ERRORS, LIMITED, ApiError, bad_request
@@ -21,9 +21,6 @@ from .benchmarks import benchmark_get
 from .corpora import CorpusOut, corpus_out, corpus_visible, router
 
 Kind = Literal["documents", "queries", "qrels"]
-# The permissions an import of each kind needs (the admin role has them all).
-KIND_PERMISSIONS = {"documents": ("labeling.add_document",), "queries": ("labeling.add_query",),
-                    "qrels": ("labeling.add_pair",)}
 
 
 class CorpusIn(Schema):
@@ -106,7 +103,7 @@ def corpus_create_view(request, payload: CorpusIn):
              summary="Import an uploaded file into the corpus, on a worker (202: poll the job's url)")
 def import_upload(request, name: str, kind: Kind, file: File[UploadedFile], annotator: Form[str] = "",
                   labeler: Form[str] = ""):
-    require(request, *KIND_PERMISSIONS[kind])
+    require(request, *IMPORT_PERMISSIONS[kind])
     _qrels_who(kind, annotator, labeler, request)
     if file.size is not None and file.size > settings.API_UPLOAD_MAX_BYTES:
         raise bad_request(f"the file is over {settings.API_UPLOAD_MAX_BYTES} bytes", field="file")
@@ -124,7 +121,7 @@ def import_upload(request, name: str, kind: Kind, file: File[UploadedFile], anno
 @router.post("/corpora/{name}/imports/{kind}/from-path", response={202: ImportOut, **LIMITED},
              summary="Import a file or folder on the server (inside the import root), on a worker")
 def import_from_path(request, name: str, kind: Kind, payload: ImportFromPathIn):
-    require(request, *KIND_PERMISSIONS[kind])
+    require(request, *IMPORT_PERMISSIONS[kind])
     _qrels_who(kind, payload.annotator, payload.labeler, request)
     try:
         path = import_path_resolve(path=payload.path)

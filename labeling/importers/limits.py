@@ -15,3 +15,6 @@ MAX_FRONT_MATTER_BYTES = 64 * 1024  # YAML front matter of a Markdown or text fi
 MAX_NESTING = 32  # lists and mappings inside one another in a record's extra metadata
 MAX_INTEGER_DIGITS = 100  # a number in JSON or YAML (Python refuses over 4,300 digits, without a position)
 BATCH_CHARS = 20_000_000  # text held in memory per write batch, whatever the batch's row count
+MAX_ZIP_ENTRIES = 100_000  # files in an uploaded zip of a folder
+MAX_ZIP_BYTES = 4096 * MIB  # a zip's files, unpacked
+MAX_RUN_DEPTH = 10_000  # a run file's top-k per query, as a benchmark's pool takes it

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User  # settings.AUTH_USER_MODEL
 
 FORMATS = ("trec", "jsonl", "csv")
+CONTENT_TYPES = {"trec": "text/plain; charset=utf-8", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+SUFFIXES = {"trec": "txt", "jsonl": "jsonl", "csv": "csv"}  # a downloaded export's file name
 CHUNK_SIZE = 2000
 # Sorted like a qrels file; pair id breaks ties between corpora that share external ids.
 ORDER = ("pair__query__external_id", "pair__document__external_id", "pair_id")

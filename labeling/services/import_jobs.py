@@ -5,7 +5,7 @@ An import is one transaction and idempotent, so a redelivered or resumed job sim
 again; the job row records the summary, or the located error of a refused file.
 """
 
-import contextlib
+import shutil
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,11 +15,16 @@ from django.utils import timezone
 
 from ..enqueue import job_enqueue, job_requeue
 from ..importers import ImportFileError, documents_import, qrels_import, queries_import
+from ..importers.archives import zip_unpack
 from ..importers.batches import valid_slug
 from ..models import ImportJob
 from ..workers import job_claim, jobs_stranded, resumer
 
 IMPORT_JOB_TASK = "labeling.import_job"
+# The permissions an import of each kind needs (the admin role has them all); qrels also need
+# add_judgment (as a person's) or add_modellabel (as a recorded run's).
+IMPORT_PERMISSIONS = {"documents": ("labeling.add_document",), "queries": ("labeling.add_query",),
+                      "qrels": ("labeling.add_pair",)}
 MAX_UPLOAD_NAME = 100
 
 
@@ -80,7 +85,7 @@ def import_job_run(*, job_id: int, owner: str = "") -> ImportJob:
     ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.RUNNING, started_at=timezone.now())
     try:
         if job.kind == ImportJob.Kind.DOCUMENTS:
-            summary = documents_import(path=job.path, corpus_name=job.corpus_name)
+            summary = documents_import(path=_unpacked(job), corpus_name=job.corpus_name)
         elif job.kind == ImportJob.Kind.QUERIES:
             summary = queries_import(path=job.path, corpus_name=job.corpus_name)
         else:
@@ -98,15 +103,36 @@ def import_job_run(*, job_id: int, owner: str = "") -> ImportJob:
     return ImportJob.objects.get(id=job.id)
 
 
+def _unpack_dir(job: ImportJob) -> Path:
+    return Path(settings.UPLOAD_DIR) / f"unpacked-{job.id}"
+
+
+def _unpacked(job: ImportJob) -> Path:
+    """The folder a zip of documents unpacks to (afresh: a resumed job may find half of it),
+    or the job's path as it is."""
+    path = Path(job.path)
+    if path.suffix.lower() != ".zip" or not path.is_file():
+        return path
+    folder = _unpack_dir(job)
+    shutil.rmtree(folder, ignore_errors=True)
+    return zip_unpack(path=path, target=folder)
+
+
 def _finish(job: ImportJob, status: str, *, summary: dict | None = None, error: dict | None = None) -> None:
     ImportJob.objects.filter(id=job.id).update(status=status, summary=summary or {}, error=error or {},
                                                finished_at=timezone.now())
+    shutil.rmtree(_unpack_dir(job), ignore_errors=True)
     if job.uploaded:  # the upload's copy has served; a crash before here keeps it for the resume
-        path = Path(job.path)
+        import_upload_discard(path=job.path)
+
+
+def import_upload_discard(*, path: Path | str) -> None:
+    """Remove an upload's copy (import_upload_save's) and its folder."""
+    path = Path(path)
+    if path.parent.parent == Path(settings.UPLOAD_DIR):
+        shutil.rmtree(path.parent, ignore_errors=True)
+    else:
         path.unlink(missing_ok=True)
-        if path.parent.parent == Path(settings.UPLOAD_DIR):
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()
 
 
 @resumer
