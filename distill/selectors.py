@@ -9,9 +9,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from annotate.models import Benchmark
-from labeling.job_estimate import labeler_measured
+from labeling.job_estimate import labeler_projection
 from labeling.metrics import agreement_report
-from labeling.models import Labeler, LabelingJob, ModelLabel, Pair, SetAsidePair, labeling_cost
+from labeling.models import Labeler, LabelingJob, ModelLabel, Pair, SetAsidePair
 from labeling.selectors import Throughput, jobs_throughput, set_aside_rows
 
 from .config import STAGES, student_name
@@ -141,15 +141,11 @@ def run_estimate(*, teacher: Labeler, benchmark: Benchmark | None, seed_document
     queries = seed_documents * queries_per_document
     teach_pairs = queries * (1 + bm25_negatives + random_negatives)  # the seed document and its negatives
     benchmark_pairs = benchmark.items.count() if benchmark else 0
-    totals = labeler_measured(labeler=teacher)
-    if totals is None:
+    projection = labeler_projection(labeler=teacher, pairs=teach_pairs + benchmark_pairs)
+    if projection is None:
         return RunEstimate(queries, teach_pairs, benchmark_pairs, None, None, None)
-    pairs = teach_pairs + benchmark_pairs
-    rate = totals["done"] / totals["seconds"]
-    per_pair = pairs / totals["done"]
-    cost = labeling_cost(teacher.params, tokens_in=int(totals["tokens_in"] * per_pair),
-                         tokens_out=int(totals["tokens_out"] * per_pair), seconds=pairs / rate)
-    return RunEstimate(queries, teach_pairs, benchmark_pairs, rate, pairs / rate, cost)
+    return RunEstimate(queries, teach_pairs, benchmark_pairs, projection.pairs_per_second, projection.seconds,
+                       projection.cost)
 
 
 def run_is_active(run: Run) -> bool:

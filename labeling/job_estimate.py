@@ -23,9 +23,21 @@ class Estimate:
     tokens_out: int | None = None
 
 
-def labeler_measured(*, labeler: Labeler) -> dict | None:
-    """The labeler's last finished jobs summed: done, seconds, tokens_in, tokens_out and jobs;
-    None when it never finished one."""
+@dataclass(frozen=True)
+class Projection:
+    """Some pairs at the labeler's measured rate: how long, how many tokens, what cost."""
+
+    pairs_per_second: float
+    seconds: float
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    based_on_jobs: int
+
+
+def labeler_projection(*, labeler: Labeler, pairs: int) -> Projection | None:
+    """`pairs` graded at the rate and tokens per pair of the labeler's last finished jobs (at
+    most HISTORY), priced by its params; None when it never finished one."""
     recent = list(LabelingJob.objects.filter(labeler=labeler, status=LabelingJob.Status.SUCCEEDED, done__gt=0,
                                              seconds__gt=0).order_by("-finished_at")
                   .values_list("id", flat=True)[:HISTORY])
@@ -33,18 +45,18 @@ def labeler_measured(*, labeler: Labeler) -> dict | None:
         return None
     totals = LabelingJob.objects.filter(id__in=recent).aggregate(
         done=Sum("done"), seconds=Sum("seconds"), tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"))
-    return totals | {"jobs": len(recent)}
+    rate = totals["done"] / totals["seconds"]
+    per_pair = pairs / totals["done"]
+    tokens_in, tokens_out = int(totals["tokens_in"] * per_pair), int(totals["tokens_out"] * per_pair)
+    cost = labeling_cost(labeler.params, tokens_in=tokens_in, tokens_out=tokens_out, seconds=pairs / rate)
+    return Projection(rate, pairs / rate, tokens_in, tokens_out, cost, len(recent))
 
 
 def labeling_job_estimate(*, labeler: Labeler, scope: dict) -> Estimate:
     pairs = pairs_in_scope(scope=scope).count()
     to_label = pairs_unlabeled(scope=scope, labeler=labeler).count()
-    totals = labeler_measured(labeler=labeler)
-    if totals is None:
+    p = labeler_projection(labeler=labeler, pairs=to_label)
+    if p is None:
         return Estimate(pairs, to_label, None, None, None, 0)
-    rate = totals["done"] / totals["seconds"]
-    seconds = to_label / rate
-    per_pair = to_label / totals["done"]
-    tokens_in, tokens_out = int(totals["tokens_in"] * per_pair), int(totals["tokens_out"] * per_pair)
-    cost = labeling_cost(labeler.params, tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds)
-    return Estimate(pairs, to_label, rate, seconds, cost, totals["jobs"], tokens_in, tokens_out)
+    return Estimate(pairs, to_label, p.pairs_per_second, p.seconds, p.cost, p.based_on_jobs, p.tokens_in,
+                    p.tokens_out)

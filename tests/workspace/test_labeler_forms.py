@@ -139,11 +139,12 @@ def test_the_test_of_a_cross_encoder_grades_three_pairs(admin_client):
 
 @pytest.mark.django_db
 def test_the_labeler_page_lists_its_jobs_and_the_rate_estimates_use(admin_client):
-    judge = LabelerFactory(name="judge", role=Labeler.Role.TEACHER, backend=Labeler.Backend.OPENAI)
+    judge = LabelerFactory(name="judge", role=Labeler.Role.TEACHER, backend=Labeler.Backend.OPENAI,
+                           params={"price_per_gpu_hour": 3600.0})
     url = reverse("workspace:labeler_detail", args=["judge"])
     assert "Not measured yet" in _text(admin_client.get(url))
     job = LabelingJob.objects.create(labeler=judge, scope={}, description="benchmark b", total=30, done=30,
                                      seconds=12.0, status=LabelingJob.Status.SUCCEEDED)
     page = _text(admin_client.get(url))
-    assert "Measured: 2.5 pairs/s over its last 1 finished job;" in page
+    assert "Measured: 2.5 pairs/s over its last 1 finished job, about 400.0000 per 1,000 pairs;" in page
     assert f'href="{reverse("workspace:job_detail", args=[job.id])}"' in page and "30 / 30" in page

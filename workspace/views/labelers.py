@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotate.selectors import benchmarks_visible_to, labeler_agreement_rows
 from config.htmx import HtmxHttpRequest, page_or_fragment
-from labeling.job_estimate import labeler_measured
+from labeling.job_estimate import labeler_projection
 from labeling.models import Labeler, ModelLabel
 from labeling.selectors import labeler_prompt, labeler_prompt_versions
 from labeling.services.labeler_setup import TEST_PAIRS, labeler_create, labeler_test, labeler_update
@@ -52,7 +52,7 @@ def labeler_detail(request, name: str):
         prompt, prompt_error = labeler_prompt(labeler=labeler), ""
     except (OSError, KeyError, ValueError) as exc:  # a prompt named in params that is not there, or malformed
         prompt, prompt_error = None, str(exc)
-    measured = labeler_measured(labeler=labeler)
+    measured = labeler_projection(labeler=labeler, pairs=1000)
     context = {
         "labeler": labeler, "prompt": prompt, "prompt_error": prompt_error, "versions": versions,
         "benchmarks": benchmarks, "benchmark": benchmark, "chosen": chosen if chosen in versions else None,
@@ -63,7 +63,6 @@ def labeler_detail(request, name: str):
         "editable": labeler.backend in FORM_BACKENDS,
         "jobs": labeler.jobs.order_by("-created_at", "-id")[:10],
         "measured": measured,
-        "rate": measured["done"] / measured["seconds"] if measured else None,
     }
     return render(request, "workspace/labeler_detail.html", context)
 
