@@ -36,12 +36,20 @@ def _reset_broker_pools() -> None:
     app.amqp._producer_pool = None
 
 
+@pytest.fixture(autouse=True)
+def artifact_dir(settings, tmp_path):
+    """Saved indexes and other artifacts in the test's own folder, never in var/."""
+    settings.ARTIFACT_DIR = tmp_path / "artifacts"
+    return settings.ARTIFACT_DIR
+
+
 @pytest.fixture
 def worker_env(tmp_path):
     """The environment a worker process needs to share this test's database and broker."""
     env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1",
            # A short job lease, so a dead worker's job resumes within seconds (labeling.workers).
-           "ASSESSOR_JOB_LEASE_SECONDS": str(TEST_LEASE_SECONDS)}
+           "ASSESSOR_JOB_LEASE_SECONDS": str(TEST_LEASE_SECONDS),
+           "ASSESSOR_ARTIFACT_DIR": str(tmp_path / "artifacts")}
     if app.conf.broker_url.startswith("filesystem"):
         # A private broker folder, so a developer's running worker never takes test tasks.
         broker = tmp_path / "broker"

@@ -82,7 +82,7 @@ def main() -> None:
         rng = np.random.default_rng(size)
         docs = corpus(size, rng)
         queries = queries_from(docs, args.queries, rng)
-        index, index_s = timed(functools.partial(BM25Index, docs))
+        index, index_s = timed(functools.partial(BM25Index.build, docs))
         (indices, _), search_s = timed(functools.partial(index.search, queries, TOP_K))
         row = {"size": size, "index_s": index_s, "query_ms": search_s / len(queries) * 1000}
         if size <= args.reference_max:

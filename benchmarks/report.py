@@ -3,6 +3,7 @@ by side."""
 
 import os
 import platform
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,35 @@ def cpu_description(flags: frozenset[str] | set[str] = frozenset()) -> str:
         present = sorted(set(info.get("flags", "").split()) & flags)
         text += ", " + (", ".join(present) or "none of " + "/".join(sorted(flags)))
     return text
+
+
+def rss_mib() -> float:
+    """This process's resident memory now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssPeak:
+    """`with RssPeak() as rss:` the resident memory before the block (rss.before) and the
+    highest seen while it runs (rss.peak), sampled every 20 ms: flat when work is streamed."""
+
+    def __enter__(self) -> "RssPeak":
+        self.before = self.peak = rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mib())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mib())
 
 
 NOTES = "## Notes"

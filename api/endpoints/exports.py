@@ -41,7 +41,8 @@ def export_qrels(request, query: Query[ExportQuery]):
         raise bad_request("give one of labeler, annotator or benchmark", field="labeler")
     if query.labeler:
         require(request, "labeling.view_modellabel")
-        rows, name = labeler_qrel_rows(labeler=labeler_get(query.labeler)), query.labeler
+        rows = labeler_qrel_rows(labeler=labeler_get(query.labeler), extra=query.format != "trec")
+        name = query.labeler
     elif query.annotator:
         require(request, "labeling.view_judgment")
         person = get_user_model().objects.filter(username=query.annotator).first()

@@ -132,8 +132,8 @@ def _bm25(build: BenchmarkBuild) -> list[int]:
     if not doc_ids or not queries:
         return []
     _progress(build, 0, len(queries))
-    index = BM25Index([f"{title}\n{text}"
-                       for title, text in docs.values_list("title", "text").iterator(chunk_size=2000)])
+    index = BM25Index.build([f"{title}\n{text}"
+                             for title, text in docs.values_list("title", "text").iterator(chunk_size=2000)])
     pair_ids: list[int] = []
     for start in range(0, len(queries), QUERY_BATCH):
         chunk = queries[start:start + QUERY_BATCH]

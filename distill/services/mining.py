@@ -2,17 +2,43 @@
 hits other than the seed are hard negatives, plus a few random negatives."""
 
 import random
+from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import transaction
 
-from labeling.models import Document, Pair, Query
+from labeling.models import Corpus, Document, Pair, Query
 
-from ..bm25 import BM25Index
+from ..bm25 import BM25Index, index_cached, texts_fingerprint
 from ..config import run_batch
 from ..models import Run
 from .runs import run_cancelled_check, stage_progress
 
 QUERY_BATCH = 256
+# One: a second thread gained nothing in benchmarks/results/bm25_mining.md (numpy's scatter-add
+# holds the GIL), and a batch of 10,000 queries over a million documents takes 20 s on one.
+SEARCH_THREADS = 1
+
+
+def corpus_index_get(*, corpus: Corpus) -> tuple[BM25Index, list[int]]:
+    """The corpus's BM25 index, with the document id of each of its rows. Saved under
+    ARTIFACT_DIR keyed by a digest of the documents' text, so the next run reuses it and an
+    edited, added or removed document rebuilds it."""
+    docs = Document.objects.filter(corpus=corpus).order_by("id").values_list("id", "title", "text")
+    doc_ids: list[int] = []
+
+    def texts(ids: list[int] | None = None) -> Iterator[str]:
+        for doc_id, title, text in docs.iterator(chunk_size=2000):
+            if ids is not None:
+                ids.append(doc_id)
+            yield f"{title}\n{text}"
+
+    fingerprint = texts_fingerprint(texts(doc_ids))
+    index, _ = index_cached(directory=settings.ARTIFACT_DIR / "bm25" / f"corpus-{corpus.id}",
+                            fingerprint=fingerprint, texts=texts)
+    if index.size != len(doc_ids):  # documents added between the two reads: the digest is stale
+        raise RuntimeError(f"corpus {corpus.id} changed while it was indexed; mine again")
+    return index, doc_ids
 
 
 def pairs_mine(run: Run) -> None:
@@ -26,14 +52,11 @@ def pairs_mine(run: Run) -> None:
     stage_progress(run_id=run.id, stage=Run.Stage.MINE, done=total - len(todo), total=total)
     if not todo:
         return
-    docs = Document.objects.filter(corpus=run.corpus).order_by("id")
-    doc_ids = list(docs.values_list("id", flat=True))
-    index = BM25Index([f"{title}\n{text}"
-                       for title, text in docs.values_list("title", "text").iterator(chunk_size=2000)])
+    index, doc_ids = corpus_index_get(corpus=run.corpus)
     done = total - len(todo)
     for start in range(0, len(todo), QUERY_BATCH):
         chunk = todo[start : start + QUERY_BATCH]
-        hits, scores = index.search([text for _, text, _ in chunk], k=n_bm25 + 1)
+        hits, scores = index.search([text for _, text, _ in chunk], k=n_bm25 + 1, threads=SEARCH_THREADS)
         pairs = []
         for (query_id, _, seed_id), row, row_scores in zip(chunk, hits, scores, strict=True):
             pairs.append(Pair(query_id=query_id, document_id=seed_id, origin=Pair.Origin.POSITIVE))

@@ -19,8 +19,8 @@ from django.utils import timezone
 from ..enqueue import job_enqueue, job_requeue
 from ..labelers import backend_for
 from ..labelers.base import LabelerBackend
-from ..models import Labeler, LabelingJob, SetAsidePair
-from ..selectors import pairs_in_scope, pairs_unlabeled
+from ..models import Labeler, LabelingJob
+from ..selectors import pair_ids_in_scope, pair_ids_unlabeled, pairs_in_scope
 from ..workers import job_claim, jobs_stranded, resumer
 from .anchored import anchored_job_label
 from .grading import (
@@ -94,10 +94,11 @@ def labeling_job_run(*, job_id: int, backend: LabelerBackend | None = None, owne
 def _job_label(job: LabelingJob, backend: LabelerBackend, on_batch: Callable[[LabelingJob], None] | None) -> bool:
     """Label the job's unlabeled pairs in batches; False if the job was cancelled meanwhile."""
     share = max_error_share(job.labeler)
-    todo = (pairs_unlabeled(scope=job.scope, labeler=job.labeler)
-            .exclude(id__in=SetAsidePair.objects.filter(job=job).values("pair_id"))
-            .order_by("id").values_list("id", flat=True))
-    while batch := list(todo[: job.batch_size]):
+    scope_ids = pair_ids_in_scope(scope=job.scope)
+    for start in range(0, len(scope_ids), job.batch_size):
+        batch = pair_ids_unlabeled(job=job, pair_ids=scope_ids[start : start + job.batch_size])
+        if not batch:  # labeled before a restart
+            continue
         if LabelingJob.objects.filter(id=job.id, status=LabelingJob.Status.CANCELLED).exists():
             return False
         result = pairs_grade_or_set_aside(backend=backend, pair_ids=batch)

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate.selectors import benchmark_consensus_rows
-from labeling.services.exports import qrels_export
+from labeling.services.exports import labeler_qrel_rows, qrels_export
 from tests.factories import (
     BenchmarkFactory,
     BenchmarkItemFactory,
@@ -129,6 +129,25 @@ def test_export_needs_exactly_one_source(judged, tmp_path, options):
 def test_export_of_an_unknown_source_is_an_error(db, tmp_path, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("export_qrels", out=str(tmp_path / "x.txt"), **options)
+
+
+@pytest.mark.django_db
+def test_a_labelers_rows_without_extras_are_the_same_rows_in_the_same_order(corpus):
+    labeler = LabelerFactory(name="student-x")
+    for qid, docid, grade in [("q2", "d1", 0), ("q1", "d9", 3), ("q1", "d10", 1)]:
+        ModelLabelFactory(pair=_pair(corpus, qid, docid), labeler=labeler, grade=grade, distribution=[0.25] * 4)
+    full = [(r["qid"], r["docid"], r["grade"]) for r in labeler_qrel_rows(labeler=labeler)]
+    bare = list(labeler_qrel_rows(labeler=labeler, extra=False))
+    assert [(r["qid"], r["docid"], r["grade"]) for r in bare] == full == [("q1", "d10", 1), ("q1", "d9", 3),
+                                                                          ("q2", "d1", 0)]
+    assert all(set(r) == {"qid", "docid", "grade"} for r in bare)
+
+
+@pytest.mark.parametrize(("row", "field"), [({"qid": "q\t1", "docid": "d"}, "qid"), ({"qid": "q", "docid": "d\u00a01"},
+                                             "docid"), ({"qid": "q", "docid": ""}, "docid")])
+def test_a_tab_a_no_break_space_or_an_empty_id_cannot_go_to_trec(row, field):
+    with pytest.raises(ValueError, match=f"^{field} .* empty or holds whitespace"):
+        qrels_export(rows=[{**row, "grade": 1}], out=io.StringIO(), fmt="trec")
 
 
 @pytest.mark.django_db

@@ -3,10 +3,10 @@ import pytest
 from distill.config import run_batch
 from distill.models import Run
 from distill.services import mining
-from distill.services.mining import pairs_mine
+from distill.services.mining import corpus_index_get, pairs_mine
 from distill.services.runs import Cancelled, run_cancel, run_launch, stage_progress
 from distill.services.synthesis import query_clean, query_rejection
-from labeling.models import Pair, Query
+from labeling.models import Document, Pair, Query
 from tests.factories import CorpusFactory, DocumentFactory
 
 TOPICS = ["postgres failover runbook", "parental leave policy", "travel expense limits", "kafka consumer lag",
@@ -42,6 +42,25 @@ def test_mining_gives_a_positive_hard_negatives_and_random_negatives_per_query(r
         assert len(randoms) == 2
     run.refresh_from_db()
     assert run.progress["mine"]["done"] == run.progress["mine"]["total"] == 8
+
+
+def test_the_corpus_index_is_built_once_reused_and_rebuilt_when_a_document_changes(run, artifact_dir, monkeypatch):
+    build, builds = mining.BM25Index.build, []
+    monkeypatch.setattr(mining.BM25Index, "build", lambda texts: builds.append(1) or build(texts))
+    index, doc_ids = corpus_index_get(corpus=run.corpus)
+    again, _ = corpus_index_get(corpus=run.corpus)
+    assert len(builds) == 1
+    assert doc_ids == sorted(Document.objects.filter(corpus=run.corpus).values_list("id", flat=True))
+    assert again.size == index.size == len(doc_ids) and "kubernetes" not in again.vocab
+
+    doc = Document.objects.get(id=doc_ids[5])
+    doc.text += " kubernetes"
+    doc.save()
+    edited, _ = corpus_index_get(corpus=run.corpus)
+    assert len(builds) == 2 and list(edited.search(["kubernetes"], k=1)[0][0]) == [5]
+    assert len(list((artifact_dir / "bm25" / f"corpus-{run.corpus.id}").iterdir())) == 1  # the stale index gone
+    pairs_mine(run)  # mining uses the saved index
+    assert len(builds) == 2
 
 
 def test_mining_again_adds_nothing(run):

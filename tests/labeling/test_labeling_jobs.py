@@ -7,7 +7,7 @@ from labeling.labelers.recorded import RecordedBackend
 from labeling.models import Labeler, LabelingJob, ModelLabel
 from labeling.services.grading import CROSS_ENCODER_JOB_PAIRS
 from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run
-from tests.factories import LabelerFactory, PairFactory, QueryFactory
+from tests.factories import LabelerFactory, ModelLabelFactory, PairFactory, QueryFactory
 
 
 def _run_file(tmp_path, pairs, grade_of=lambda i: i % 4, skip=()):
@@ -59,6 +59,18 @@ def test_a_failed_job_keeps_its_finished_batches_and_resumes_without_duplicates(
     job = labeling_job_run(job_id=job.id, backend=complete)
     assert job.status == LabelingJob.Status.SUCCEEDED and job.done == 10
     assert ModelLabel.objects.filter(labeler=labeler).count() == 10
+
+
+@pytest.mark.django_db
+def test_a_job_labels_around_pairs_labeled_before_it_and_leaves_their_labels(tmp_path, pairs):
+    labeler = LabelerFactory(name="judge", params={"run_file": str(_run_file(tmp_path, pairs))})
+    for i in (1, 2, 5, 9):  # labeled earlier (a killed worker, an earlier job): grade 3 from then
+        ModelLabelFactory(pair=pairs[i], labeler=labeler, grade=3)
+    job = labeling_job_create(labeler=labeler, scope={"query__external_id": "q1"}, batch_size=3, enqueue=False)
+    job = labeling_job_run(job_id=job.id)
+    assert job.status == LabelingJob.Status.SUCCEEDED and job.done == 6
+    grades = dict(ModelLabel.objects.filter(labeler=labeler).values_list("pair_id", "grade"))
+    assert grades == {p.id: 3 if i in (1, 2, 5, 9) else i % 4 for i, p in enumerate(pairs)}
 
 
 @pytest.mark.django_db

@@ -25,7 +25,7 @@ class Command(BaseCommand):
             rows = annotator_qrel_rows(annotator=self._get(get_user_model(), username=annotator))
         elif labeler:
             source = f"labeler {labeler}"
-            rows = labeler_qrel_rows(labeler=self._get(Labeler, name=labeler))
+            rows = labeler_qrel_rows(labeler=self._get(Labeler, name=labeler), extra=format != "trec")
         else:
             source = f"consensus of {consensus}"
             rows = benchmark_consensus_rows(benchmark=self._get(Benchmark, name=consensus))
