@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import labeler_views, review_views, views
+from . import review_views, views
 
 app_name = "annotate"
 
@@ -18,8 +18,5 @@ urlpatterns = [
     path("benchmarks/<slug:name>/review/", review_views.review, name="review"),
     path("benchmarks/<slug:name>/review/undo/", review_views.review_undo, name="review_undo"),
     path("benchmarks/<slug:name>/review/log/", review_views.review_log_page, name="review_log"),
-    # Labelers, read-only: the prompt each grades with, agreement per prompt version.
-    path("labelers/", labeler_views.labeler_list, name="labeler_list"),
-    path("labelers/<slug:name>/", labeler_views.labeler_detail, name="labeler_detail"),
     path("benchmarks/<slug:name>/review/spot-checks/", review_views.review_spot_draw, name="review_spot_draw"),
 ]

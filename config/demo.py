@@ -11,8 +11,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from annotate.dashboard import benchmark_stats_refresh
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, user_role_set
-from annotate.services import benchmark_create, benchmark_items_add, membership_add, pairs_by_query
+from annotate.services import (
+    benchmark_counts_refresh,
+    benchmark_create,
+    benchmark_items_add,
+    membership_add,
+    pairs_by_query,
+)
 from labeling.importers import documents_import, qrels_import, queries_import
 from labeling.models import Labeler, Pair
 
@@ -55,6 +62,7 @@ class DemoSummary:
     pairs: int
     gold: int
     logins: dict[str, str]
+    judgments: int = 0
 
 
 def _logins() -> dict[str, str]:
@@ -113,6 +121,20 @@ def demo_load(*, demo_dir: Path = DEMO_DIR) -> DemoSummary:
         user_role_set(user=user, role=role)
         if role == ANNOTATOR:
             membership_add(benchmark=benchmark, users=[user])
+    judgments = _judgments_import(demo_dir, benchmark)
     return DemoSummary(
-        documents=documents.read, queries=queries.read, pairs=len(pair_ids), gold=len(gold), logins=logins
+        documents=documents.read, queries=queries.read, pairs=len(pair_ids), gold=len(gold), logins=logins,
+        judgments=judgments,
     )
+
+
+def _judgments_import(demo_dir: Path, benchmark) -> int:
+    """The demo annotators' grades of the first queries (demo/judgments/<username>.txt, written
+    for the demo with each grader's habits), so the agreement dashboard and the review queue
+    show something on first start. Re-imported, they replace themselves."""
+    read = 0
+    for path in sorted((demo_dir / "judgments").glob("*.txt")):
+        read += qrels_import(path=path, corpus_name=CORPUS, annotator=path.stem).read
+    benchmark_counts_refresh(benchmark=benchmark, judgment_counts=True)
+    benchmark_stats_refresh(benchmark_id=benchmark.id)  # the dashboard's figures, before any worker runs
+    return read

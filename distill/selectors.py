@@ -8,9 +8,11 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
+from annotate.models import Benchmark
+from labeling.job_estimate import labeler_projection
 from labeling.metrics import agreement_report
-from labeling.models import ModelLabel, Pair, SetAsidePair
-from labeling.selectors import set_aside_rows
+from labeling.models import Labeler, LabelingJob, ModelLabel, Pair, SetAsidePair
+from labeling.selectors import Throughput, jobs_throughput, set_aside_rows
 
 from .config import STAGES, student_name
 from .models import Run
@@ -79,6 +81,71 @@ def _eta(entry: dict, done: int, total: int) -> float | None:
         return None
     elapsed = (timezone.now() - datetime.fromisoformat(entry["started_at"])).total_seconds()
     return elapsed / done * (total - done)
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """The run's teacher and student side by side, from its own labeling jobs (the teacher's in
+    teach and evaluate, the student's in evaluate): same run, same workers."""
+
+    teacher: Throughput
+    student: Throughput
+
+    @property
+    def rows(self) -> list[tuple[str, Throughput]]:
+        return [("teacher", self.teacher), ("student", self.student)]
+
+    @property
+    def speedup(self) -> float | None:
+        """How many times faster the student labels than the teacher."""
+        t, s = self.teacher.pairs_per_second, self.student.pairs_per_second
+        return s / t if t and s else None
+
+    @property
+    def cost_ratio(self) -> float | None:
+        """How many times cheaper a student's pair is than a teacher's."""
+        t, s = self.teacher.cost_per_1000, self.student.cost_per_1000
+        return t / s if t and s else None
+
+
+def run_cost(run: Run) -> RunCost | None:
+    """None before any of its labeling jobs exists."""
+    teach, evaluate = run.progress.get(Run.Stage.TEACH, {}), run.progress.get(Run.Stage.EVALUATE, {})
+    ids = {"teacher": [teach.get("job"), evaluate.get("teacher_job")], "student": [evaluate.get("student_job")]}
+    jobs = LabelingJob.objects.select_related("labeler").in_bulk([i for v in ids.values() for i in v if i])
+    if not jobs:
+        return None
+    return RunCost(**{role: jobs_throughput(jobs=[jobs[i] for i in job_ids if i in jobs])
+                      for role, job_ids in ids.items()})
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run will grade with its teacher (every mined pair, then the benchmark's pairs),
+    and how long and what that costs at the teacher's measured rate (None: never measured)."""
+
+    queries: int
+    teach_pairs: int
+    benchmark_pairs: int
+    teacher_rate: float | None
+    teacher_seconds: float | None
+    teacher_cost: float | None
+
+    @property
+    def teacher_pairs(self) -> int:
+        return self.teach_pairs + self.benchmark_pairs
+
+
+def run_estimate(*, teacher: Labeler, benchmark: Benchmark | None, seed_documents: int, queries_per_document: int,
+                 bm25_negatives: int, random_negatives: int) -> RunEstimate:
+    queries = seed_documents * queries_per_document
+    teach_pairs = queries * (1 + bm25_negatives + random_negatives)  # the seed document and its negatives
+    benchmark_pairs = benchmark.items.count() if benchmark else 0
+    projection = labeler_projection(labeler=teacher, pairs=teach_pairs + benchmark_pairs)
+    if projection is None:
+        return RunEstimate(queries, teach_pairs, benchmark_pairs, None, None, None)
+    return RunEstimate(queries, teach_pairs, benchmark_pairs, projection.pairs_per_second, projection.seconds,
+                       projection.cost)
 
 
 def run_is_active(run: Run) -> bool:

@@ -9,7 +9,7 @@ from labeling.workers import job_unsent
 
 from .forms import RunLaunchForm
 from .models import Run
-from .selectors import run_is_active, run_rounds_rows, run_stage_rows
+from .selectors import RunEstimate, run_cost, run_estimate, run_is_active, run_rounds_rows, run_stage_rows
 from .services.next_round import run_next_round
 from .services.runs import run_cancel, run_launch, run_retry
 
@@ -29,12 +29,20 @@ def run_list(request):
 @permission_required("distill.add_run", raise_exception=True)
 def run_new(request):
     form = RunLaunchForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and request.POST.get("action") != "estimate" and form.is_valid():
         run = run_launch(name=form.cleaned_data["name"], corpus=form.cleaned_data["corpus"],
                          benchmark=form.cleaned_data["benchmark"], config=form.config(), user=request.user)
         _warn_if_unsent(request, run)
         return redirect("distill:run_detail", run.id)
-    return render(request, "distill/run_new.html", {"form": form})
+    return render(request, "distill/run_new.html", {"form": form, "estimate": _estimate(form)})
+
+
+def _estimate(form: RunLaunchForm) -> RunEstimate | None:
+    data = form.choices()
+    if not data.get("teacher"):
+        return None
+    return run_estimate(teacher=data["teacher"], benchmark=data.get("benchmark"), **{
+        key: data[key] for key in ("seed_documents", "queries_per_document", "bm25_negatives", "random_negatives")})
 
 
 @require_GET
@@ -43,7 +51,8 @@ def run_detail(request: HtmxHttpRequest, run_id: int):
     run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
     if not request.htmx and not messages.get_messages(request):
         _warn_if_unsent(request, run)
-    context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run)}
+    context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run),
+               "cost": run_cost(run)}
     return page_or_fragment(request, template="distill/run_detail.html", fragment="status", context=context)
 
 

@@ -1,7 +1,8 @@
 """Reads of the labeling core."""
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -101,6 +102,30 @@ def labeler_prompt(*, labeler: Labeler) -> Prompt | None:
     if labeler.backend not in (Labeler.Backend.LOCAL_LM, Labeler.Backend.OPENAI, Labeler.Backend.VLLM):
         return None
     return prompt_load(labeler.params.get("prompt", GRADE_PROMPT))
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What some labeling jobs did: pairs graded, time spent labeling, their cost at the labelers'
+    prices (LabelingJob.cost); the rates from those, None before any time was spent."""
+
+    pairs: int
+    seconds: float
+    cost: float
+
+    @property
+    def pairs_per_second(self) -> float | None:
+        return self.pairs / self.seconds if self.seconds else None
+
+    @property
+    def cost_per_1000(self) -> float | None:
+        return 1000 * self.cost / self.pairs if self.pairs else None
+
+
+def jobs_throughput(*, jobs: Iterable[LabelingJob]) -> Throughput:
+    jobs = list(jobs)
+    return Throughput(pairs=sum(j.done for j in jobs), seconds=sum(j.seconds for j in jobs),
+                      cost=sum(j.cost for j in jobs))
 
 
 MAX_SEARCH_CHARS = 200  # a document search's text: a few words, never a document

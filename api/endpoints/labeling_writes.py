@@ -35,6 +35,7 @@ class LabelerTestOut(Schema):
     seconds: float | None
     grade: int | None
     distribution: list[float] | None
+    pairs: list[dict[str, Any]]  # per test pair: title, grade, distribution, latency_ms, tokens_in, tokens_out
 
 
 class ScopeIn(Schema):
@@ -56,6 +57,8 @@ class EstimateOut(Schema):
     seconds: float | None
     cost: float | None
     based_on_jobs: int
+    tokens_in: int | None  # at the tokens per pair those jobs used; null before any
+    tokens_out: int | None
 
 
 class JobCreatedOut(Schema):

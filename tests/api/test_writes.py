@@ -129,7 +129,7 @@ def test_labeling_job_estimate_create_and_cancel(api_as, corpus):
     api = api_as(ADMIN)
     estimate = api.post("/api/v1/labeling-jobs/estimate", {"labeler": "run-a", "corpus": "intranet"}).json()
     assert estimate == {"pairs": 3, "to_label": 2, "pairs_per_second": 2.0, "seconds": 1.0, "cost": 1.0,
-                        "based_on_jobs": 1}
+                        "based_on_jobs": 1, "tokens_in": 0, "tokens_out": 0}
     created = api.post("/api/v1/labeling-jobs", {"labeler": "run-a", "corpus": "intranet", "query_ids": ["q1"]})
     assert created.status_code == 202, created.content
     job = created.json()["job"]

@@ -1,10 +1,13 @@
+import re
+
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.urls import reverse
 
 from annotate.models import Benchmark
 from config.demo import BENCHMARK, CORPUS, demo_load
-from labeling.models import Document, Pair, Query
+from labeling.models import Document, Judgment, Pair, Query
 
 
 @pytest.mark.django_db
@@ -33,3 +36,29 @@ def test_load_demo_prints_the_logins(settings, tmp_path, capsys):
     call_command("load_demo")
     out = capsys.readouterr().out
     assert "annotator1" in out and "admin" in out and BENCHMARK in out
+
+
+@pytest.mark.django_db
+def test_the_first_start_shows_agreement_figures_and_a_review_queue(settings, tmp_path, client):
+    """After load_demo alone (no worker yet), a reviewer finds figures on the agreement
+    dashboard and disagreements between the demo annotators in the review queue."""
+    settings.VAR_DIR = tmp_path
+    summary = demo_load()
+    assert summary.judgments > 0
+    client.force_login(get_user_model().objects.get(username="reviewer"))
+
+    dashboard = client.get(reverse("annotate:agreement", args=[BENCHMARK])).content.decode()
+    assert "Not computed yet" not in dashboard
+    for name in ("annotator1", "annotator2", "annotator3"):
+        assert f'<td class="text">{name}' in dashboard
+    alpha = re.search(r"Krippendorff's α \(ordinal\)</div>\s*<div class=\"big\">([^<]+)<", dashboard)
+    assert alpha and 0 < float(alpha.group(1)) < 1  # they agree, not perfectly
+
+    review = client.get(reverse("annotate:review", args=[BENCHMARK])).content.decode()
+    remaining = re.search(r'<strong id="remaining">(\d+)</strong>', review)
+    assert remaining and int(remaining.group(1)) > 0
+    assert 'data-item="' in review and "between annotators" in review
+
+    again = demo_load()
+    assert again.judgments == summary.judgments
+    assert Judgment.objects.count() == summary.judgments  # reloading replaced them, added none

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, user_role_set
@@ -23,3 +25,18 @@ def test_the_home_page_lists_only_what_the_role_allows(client, role, sees_benchm
     assert ("(not-mine)" in page) == (role in (REVIEWER, ADMIN))
     if role is None:
         assert "You have no role yet" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "steps"), [
+    (ANNOTATOR, ["Grade"]), (REVIEWER, ["Review", "Grade"]), (ADMIN, ["Set up", "Review", "Grade"])])
+def test_the_home_page_says_what_each_role_can_do_next(client, role, steps):
+    BenchmarkFactory(name="bench")
+    user = UserFactory(username="someone")
+    user_role_set(user=user, role=role)
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    section = page.split('id="next-steps"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r"<li><strong>([^<]+)</strong>", section) == steps
+    assert ('href="/labelers/new/"' in section) == (role == ADMIN)
+    assert ('href="/benchmarks/bench/review/"' in section) == (role != ANNOTATOR)

@@ -3,9 +3,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from annotate.roles import user_role_set
+from annotate.roles import ADMIN, user_role_set
 from tests.annotate.conftest import bench_factory  # noqa: F401 (a fixture)
 from tests.factories import CorpusFactory, DocumentFactory, QueryFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -30,6 +35,11 @@ def as_role(db):
         return client
 
     return make
+
+
+@pytest.fixture
+def admin_client(as_role) -> Client:
+    return as_role(ADMIN)
 
 
 @pytest.fixture

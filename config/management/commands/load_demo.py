@@ -10,7 +10,8 @@ class Command(BaseCommand):
         summary = demo_load()
         self.stdout.write(
             f"Demo: {summary.documents} documents, {summary.queries} queries, benchmark {BENCHMARK!r} "
-            f"with {summary.pairs} pairs ({summary.gold} gold)."
+            f"with {summary.pairs} pairs ({summary.gold} gold), "
+            f"{summary.judgments} judgments by the demo annotators."
         )
         self.stdout.write("Demo logins (kept in var/demo-logins.json):")
         for username, password in summary.logins.items():

@@ -54,7 +54,7 @@ def reviewer(client, db):
 
 
 def _page(client, name="judge", **query) -> str:
-    response = client.get(reverse("annotate:labeler_detail", args=[name]), query)
+    response = client.get(reverse("workspace:labeler_detail", args=[name]), query)
     assert response.status_code == 200
     return html.unescape(response.content.decode())
 
@@ -76,7 +76,7 @@ def test_the_page_shows_the_prompt_text_and_version(client, judged, reviewer):
     assert prompt.system in page and prompt.user in page
     assert "OpenAI-compatible HTTP" in page and "llama" in page
     assert f"<code>{NEW}</code> <small class=\"muted\">current</small>" in page
-    assert judged.name in html.unescape(client.get(reverse("annotate:labeler_list")).content.decode())
+    assert judged.name in html.unescape(client.get(reverse("workspace:labeler_list")).content.decode())
 
 
 def test_agreement_per_prompt_version_and_filtered_to_one(client, judged, reviewer):
@@ -94,9 +94,9 @@ def test_a_version_or_benchmark_that_is_not_there_is_named_and_a_long_one_refuse
     page = _page(client, prompt_version="grade-v9@ffffffff", benchmark="nope")
     assert "This labeler has no labels with prompt version 'grade-v9@ffffffff'." in page
     assert "No benchmark named 'nope' that you can see." in page
-    url = reverse("annotate:labeler_detail", args=["judge"])
+    url = reverse("workspace:labeler_detail", args=["judge"])
     assert client.get(url, {"prompt_version": "x" * 101}).status_code == 400
-    assert client.get(reverse("annotate:labeler_detail", args=["nobody"])).status_code == 404
+    assert client.get(reverse("workspace:labeler_detail", args=["nobody"])).status_code == 404
 
 
 def test_a_labeler_without_a_prompt_and_an_ensemble(client, judged, reviewer):
@@ -117,8 +117,8 @@ def test_an_annotator_may_not_see_labelers(client, judged):
     user = UserFactory(username="ann")
     user_role_set(user=user, role=ANNOTATOR)
     client.force_login(user)
-    assert client.get(reverse("annotate:labeler_detail", args=["judge"])).status_code == 403
-    assert client.get(reverse("annotate:labeler_list")).status_code == 403
+    assert client.get(reverse("workspace:labeler_detail", args=["judge"])).status_code == 403
+    assert client.get(reverse("workspace:labeler_list")).status_code == 403
 
 
 def test_the_agreement_command_filters_by_prompt_version(judged, capsys):
