@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotate.dashboard import benchmark_stats_refresh
+from annotate.services.dashboard import benchmark_stats_refresh
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, user_role_set
 from annotate.services import (
     benchmark_counts_refresh,
