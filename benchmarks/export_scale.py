@@ -14,7 +14,6 @@ writes benchmarks/results/export_scale.md, replacing only this database vendor's
 import argparse
 import datetime as dt
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from django.utils import timezone  # noqa: E402
 from labeling.models import Corpus, Document, Labeler, ModelLabel, Pair, Query  # noqa: E402
 from labeling.services import exports  # noqa: E402
 
-from report import RssPeak, cpu_description  # noqa: E402
+from report import RssPeak, cpu_description, results_section_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "export_scale.md"
 TITLE = "# Export at scale: a million labels as TREC qrels"
@@ -125,10 +124,7 @@ def main() -> None:
         "",
     ])
     print(section)
-    text = RESULTS.read_text() if RESULTS.exists() else TITLE + "\n\n"
-    pattern = re.compile(rf"^## {vendor}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    results_section_write(RESULTS, title=TITLE, heading=vendor, section=section)
     if args.drop:
         ModelLabel.objects.filter(labeler=labeler).delete()
         Pair.objects.filter(query__corpus__name=name).delete()

@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import os
 import random
-import re
 import shlex
 import signal
 import subprocess
@@ -58,8 +57,9 @@ from labeling.models import Corpus, Document, Labeler, LabelingJob, ModelLabel, 
 from labeling.selectors import pair_inputs  # noqa: E402
 from labeling.services.labeling_jobs import labeling_job_create, labeling_job_run  # noqa: E402
 from labeling.workers import job_lease  # noqa: E402
+from tests.factories import seeded_student_save  # noqa: E402
 
-from report import RssPeak, cpu_description  # noqa: E402
+from report import RssPeak, cpu_description, results_section_write  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "labeling_scale.md"
 TITLE = "# A student labeling job end to end: the job's rate beside the model's"
@@ -68,24 +68,8 @@ PER_QUERY = 50
 
 
 def student_folder() -> Path:
-    """MiniLM-L6 with a seeded head large enough that the pair decides the grade."""
-    if (STUDENT / "config.json").exists():
-        return STUDENT
-    import torch
-    from transformers import AutoTokenizer
-
-    from labeling.labelers.cross_encoder import classifier_load
-    from labeling.model_registry import model_path
-
-    base = model_path("minilm-l6")
-    model = classifier_load(base)
-    generator = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        model.bert.pooler.dense.weight.normal_(0, 0.2, generator=generator)
-        model.classifier.weight.normal_(0, 0.3, generator=generator)
-    model.save_pretrained(STUDENT)
-    AutoTokenizer.from_pretrained(base).save_pretrained(STUDENT)
-    return STUDENT
+    """MiniLM-L6 with a seeded head large enough that the pair decides the grade (the tests' student)."""
+    return STUDENT if (STUDENT / "config.json").exists() else seeded_student_save(STUDENT)
 
 
 def pairs_load(name: str, n: int) -> None:
@@ -232,10 +216,7 @@ def main() -> None:
         "",
     ])
     print(section)
-    text = RESULTS.read_text() if RESULTS.exists() else TITLE + "\n\n"
-    pattern = re.compile(rf"^## {vendor}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    results_section_write(RESULTS, title=TITLE, heading=vendor, section=section)
     if args.drop:
         labeler.delete()
         Corpus.objects.filter(name=name).delete()

@@ -3,6 +3,7 @@ by side."""
 
 import os
 import platform
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -63,6 +64,15 @@ def results_write(path: Path, report: str) -> None:
     notes = path.read_text().partition(NOTES)[2] if path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report + (f"\n{NOTES}{notes}" if notes else ""))
+
+
+def results_section_write(path: Path, *, title: str, heading: str, section: str) -> None:
+    """Put `section` (starting "## heading") in the results file at `path`, in place of the
+    section of that heading the file has, so each database's run keeps the others'."""
+    text = path.read_text() if path.exists() else title + "\n\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
 
 
 @dataclass

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotate.services.dashboard import benchmark_stats_refresh
 from annotate.roles import ADMIN, ANNOTATOR, REVIEWER, user_role_set
 from annotate.services import (
     benchmark_counts_refresh,
@@ -20,6 +19,7 @@ from annotate.services import (
     membership_add,
     pairs_by_query,
 )
+from annotate.services.dashboard import benchmark_stats_refresh
 from labeling.importers import documents_import, qrels_import, queries_import
 from labeling.models import Labeler, Pair
 

@@ -8,6 +8,15 @@ from django.conf import settings
 from labeling.labelers.base import PairInput
 
 
+@pytest.fixture
+def import_root(settings, tmp_path):
+    """Server-path imports read under tmp_path/root; uploads are kept under tmp_path/uploads."""
+    settings.IMPORT_ROOT = tmp_path / "root"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    settings.IMPORT_ROOT.mkdir()
+    return settings.IMPORT_ROOT
+
+
 @pytest.fixture(scope="session")
 def dl19_dir() -> Path:
     """The real TREC DL 2019 files, kept beside the repository (never inside it: MS MARCO

@@ -18,14 +18,6 @@ from tests.factories import CorpusFactory, DocumentFactory, LabelerFactory, Mode
 
 
 @pytest.fixture
-def import_root(settings, tmp_path):
-    settings.IMPORT_ROOT = tmp_path / "root"
-    settings.UPLOAD_DIR = tmp_path / "uploads"
-    settings.IMPORT_ROOT.mkdir()
-    return settings.IMPORT_ROOT
-
-
-@pytest.fixture
 def corpus(db):
     corpus = CorpusFactory(name="intranet")
     for i in range(3):

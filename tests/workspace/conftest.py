@@ -14,14 +14,6 @@ def fast_passwords(settings):
 
 
 @pytest.fixture
-def import_root(settings, tmp_path):
-    settings.IMPORT_ROOT = tmp_path / "root"
-    settings.UPLOAD_DIR = tmp_path / "uploads"
-    settings.IMPORT_ROOT.mkdir()
-    return settings.IMPORT_ROOT
-
-
-@pytest.fixture
 def as_role(db):
     """as_role("admin") -> a logged-in test client of a fresh user with that role (None: no role)."""
 
