@@ -37,10 +37,10 @@ class Run(LeasedJob):
         return self.name
 
 
-class BenchmarkBuild(models.Model):
+class BenchmarkBuild(LeasedJob):
     """A benchmark made from a corpus on a worker (distill.services.benchmark_builds): how its
     pairs are chosen (BM25 is mining's index, so it lives here), its settings, its progress, and
-    the benchmark made or the located error. Holds a lease like labeling's jobs."""
+    the benchmark made or the located error; its lease and times are LeasedJob's."""
 
     class Method(models.TextChoices):
         ALL = "all", "All the imported pairs of the queries"
@@ -48,25 +48,20 @@ class BenchmarkBuild(models.Model):
         RUNS = "runs", "The top k of TREC run files, pooled"
         STRATIFIED = "stratified", "A sample stratified by a labeler's grade"
 
-    Status = JobStatus
-
     name = models.SlugField(max_length=100, help_text="The benchmark's name.")
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="benchmark_builds")
     method = models.CharField(max_length=20, choices=Method.choices)
     # k, seed, query_ids, run_paths, labeler, n, reference, gold_share, calibration, and the
     # benchmark's own settings (title, guidelines, judgments_required).
     params = models.JSONField(default=dict)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     error = models.JSONField(default=dict, blank=True)  # {"message", "file", "line", "field"}
     benchmark = models.ForeignKey(Benchmark, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    owner = models.CharField(max_length=300, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,19 +4,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.htmx import HtmxHttpRequest, page_or_fragment
-from labeling.enqueue import QUEUE_UNREACHABLE
-from labeling.workers import job_unsent
+from config.notices import unsent_warn
 
 from .forms import RunLaunchForm
 from .models import Run
 from .selectors import RunEstimate, run_cost, run_estimate, run_is_active, run_rounds_rows, run_stage_rows
 from .services.next_round import run_next_round
 from .services.runs import run_cancel, run_launch, run_retry
-
-
-def _warn_if_unsent(request, run: Run) -> None:
-    if job_unsent(Run, run.id):
-        messages.warning(request, QUEUE_UNREACHABLE)
 
 
 @require_GET
@@ -32,7 +26,7 @@ def run_new(request):
     if request.method == "POST" and request.POST.get("action") != "estimate" and form.is_valid():
         run = run_launch(name=form.cleaned_data["name"], corpus=form.cleaned_data["corpus"],
                          benchmark=form.cleaned_data["benchmark"], config=form.config(), user=request.user)
-        _warn_if_unsent(request, run)
+        unsent_warn(request, run)
         return redirect("distill:run_detail", run.id)
     return render(request, "distill/run_new.html", {"form": form, "estimate": _estimate(form)})
 
@@ -50,7 +44,7 @@ def _estimate(form: RunLaunchForm) -> RunEstimate | None:
 def run_detail(request: HtmxHttpRequest, run_id: int):
     run = get_object_or_404(Run.objects.select_related("corpus", "benchmark", "created_by"), id=run_id)
     if not request.htmx and not messages.get_messages(request):
-        _warn_if_unsent(request, run)
+        unsent_warn(request, run)
     context = {"run": run, "stages": run_stage_rows(run), "active": run_is_active(run), "rounds": run_rounds_rows(run),
                "cost": run_cost(run)}
     return page_or_fragment(request, template="distill/run_detail.html", fragment="status", context=context)
@@ -72,7 +66,7 @@ def run_retry_view(request, run_id: int):
     if not run_retry(run=run):
         messages.warning(request, "Only a failed or cancelled run can be retried.")
     else:
-        _warn_if_unsent(request, run)
+        unsent_warn(request, run)
     return redirect("distill:run_detail", run.id)
 
 
@@ -86,5 +80,5 @@ def run_next_round_view(request, run_id: int):
     except ValueError as exc:
         messages.warning(request, str(exc))
         return redirect("distill:run_detail", previous.id)
-    _warn_if_unsent(request, run)
+    unsent_warn(request, run)
     return redirect("distill:run_detail", run.id)

@@ -240,6 +240,8 @@ class LeasedJob(models.Model):
     distill's Run): the worker executing it and when it last made progress (labeling.workers)."""
 
     Status = JobStatus
+    ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)  # what a worker has yet to finish
+    status: str  # each kind declares its own field (Run's is indexed)
 
     owner = models.CharField(max_length=300, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -248,6 +250,10 @@ class LeasedJob(models.Model):
 
     class Meta:
         abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
 
 
 class LabelingJob(LeasedJob):

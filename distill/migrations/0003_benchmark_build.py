@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                 ('owner', models.CharField(blank=True, max_length=300)),
                 ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
                 ('benchmark', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='annotate.benchmark')),
                 ('corpus', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='benchmark_builds', to='labeling.corpus')),

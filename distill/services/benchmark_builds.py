@@ -44,7 +44,7 @@ def benchmark_build_create(*, name: str, corpus: Corpus, method: str, params: di
     if method not in BenchmarkBuild.Method.values:
         raise ValueError(f"unknown way to choose pairs {method!r}")
     if Benchmark.objects.filter(name=name).exists() or BenchmarkBuild.objects.filter(
-            name=name, status__in=[BenchmarkBuild.Status.QUEUED, BenchmarkBuild.Status.RUNNING]).exists():
+            name=name, status__in=BenchmarkBuild.ACTIVE).exists():
         raise ValueError(f"a benchmark named {name!r} exists already (or is being made)")
     if method in (BenchmarkBuild.Method.BM25, BenchmarkBuild.Method.RUNS) and not 1 <= params.get("k", 0) <= MAX_DEPTH:
         raise ValueError(f"k must be between 1 and {MAX_DEPTH}")
@@ -62,11 +62,12 @@ def benchmark_build_create(*, name: str, corpus: Corpus, method: str, params: di
 
 def benchmark_build_run(*, build_id: int, owner: str = "") -> BenchmarkBuild:
     build = BenchmarkBuild.objects.select_related("corpus").get(id=build_id)
-    if build.status not in (BenchmarkBuild.Status.QUEUED, BenchmarkBuild.Status.RUNNING):
+    if not build.is_active:
         return build
     if owner and not job_claim(BenchmarkBuild, build.id, me=owner):
         return build
-    BenchmarkBuild.objects.filter(id=build.id).update(status=BenchmarkBuild.Status.RUNNING)
+    BenchmarkBuild.objects.filter(id=build.id).update(status=BenchmarkBuild.Status.RUNNING,
+                                                      started_at=build.started_at or timezone.now())
     try:
         pair_ids = _choose(build)
         if not pair_ids:
@@ -226,7 +227,7 @@ def _benchmark_make(build: BenchmarkBuild, pair_ids: list[int]) -> Benchmark:
 @resumer
 def benchmark_builds_resume() -> None:
     """Send again the builds no worker holds (never sent, or their worker died)."""
-    active = BenchmarkBuild.objects.filter(status__in=[BenchmarkBuild.Status.QUEUED, BenchmarkBuild.Status.RUNNING])
+    active = BenchmarkBuild.objects.filter(status__in=BenchmarkBuild.ACTIVE)
     for build in jobs_stranded(active):
         if job_requeue(model=BenchmarkBuild, job=build, task=BENCHMARK_BUILD_TASK, args=(build.id,),
                        queue="default") is False:

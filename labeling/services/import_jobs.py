@@ -78,7 +78,7 @@ def import_job_create(*, kind: str, corpus_name: str, path: Path | str, uploaded
 
 def import_job_run(*, job_id: int, owner: str = "") -> ImportJob:
     job = ImportJob.objects.get(id=job_id)
-    if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+    if not job.is_active:
         return job
     if owner and not job_claim(ImportJob, job.id, me=owner):
         return job
@@ -138,7 +138,7 @@ def import_upload_discard(*, path: Path | str) -> None:
 @resumer
 def import_jobs_resume() -> None:
     """Send again the imports no worker holds (never sent, or their worker died)."""
-    active = ImportJob.objects.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+    active = ImportJob.objects.filter(status__in=ImportJob.ACTIVE)
     for job in jobs_stranded(active):
         if job_requeue(model=ImportJob, job=job, task=IMPORT_JOB_TASK, args=(job.id,), queue="default") is False:
             return

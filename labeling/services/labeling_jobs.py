@@ -122,7 +122,7 @@ def _job_label(job: LabelingJob, backend: LabelerBackend, on_batch: Callable[[La
 def labeling_jobs_resume() -> None:
     """Send again the jobs no worker holds: never sent (the queue was unreachable), or whose
     worker died (labeling.workers)."""
-    active = LabelingJob.objects.filter(status__in=[LabelingJob.Status.QUEUED, LabelingJob.Status.RUNNING])
+    active = LabelingJob.objects.filter(status__in=LabelingJob.ACTIVE)
     for job in jobs_stranded(active).select_related("labeler"):
         queue = labeling_queue(labeler=job.labeler)
         if job_requeue(model=LabelingJob, job=job, task=LABEL_JOB_TASK, args=(job.id,), queue=queue) is False:
@@ -130,6 +130,6 @@ def labeling_jobs_resume() -> None:
 
 
 def labeling_job_cancel(*, job: LabelingJob) -> None:
-    LabelingJob.objects.filter(id=job.id, status__in=[LabelingJob.Status.QUEUED, LabelingJob.Status.RUNNING]).update(
+    LabelingJob.objects.filter(id=job.id, status__in=LabelingJob.ACTIVE).update(
         status=LabelingJob.Status.CANCELLED, finished_at=timezone.now()
     )

@@ -7,24 +7,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.models import Benchmark, Membership
-from annotate.selectors import benchmark_visible_get, gold_accuracy, progress_get
+from annotate.selectors import gold_accuracy, progress_get
 from annotate.services import annotator_create, membership_add, membership_remove
 from annotate.text import markdown_safe
 from config.htmx import HtmxHttpRequest, page_or_fragment
+from config.notices import unsent_warn
 from distill.models import BenchmarkBuild
 from distill.services.benchmark_builds import benchmark_build_create
-from labeling.enqueue import QUEUE_UNREACHABLE
 from labeling.services.import_jobs import import_upload_save
-from labeling.workers import job_unsent
 
 from ..forms import BenchmarkForm, MemberAddForm
-
-ACTIVE = (BenchmarkBuild.Status.QUEUED, BenchmarkBuild.Status.RUNNING)
+from . import benchmark_or_404
 
 
 def _params(data: dict) -> dict:
@@ -62,8 +59,7 @@ def benchmark_new(request: HtmxHttpRequest):
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            if job_unsent(BenchmarkBuild, build.id):
-                messages.warning(request, QUEUE_UNREACHABLE)
+            unsent_warn(request, build)
             return redirect("workspace:build_detail", build.id)
     return render(request, "workspace/benchmark_new.html", {"form": form, "preview": preview})
 
@@ -72,15 +68,8 @@ def benchmark_new(request: HtmxHttpRequest):
 @permission_required("annotate.add_benchmark", raise_exception=True)
 def build_detail(request: HtmxHttpRequest, build_id: int):
     build = get_object_or_404(BenchmarkBuild.objects.select_related("corpus", "benchmark"), id=build_id)
-    context = {"build": build, "active": build.status in ACTIVE}
+    context = {"build": build, "active": build.is_active}
     return page_or_fragment(request, template="workspace/build_detail.html", fragment="status", context=context)
-
-
-def _benchmark_or_404(request, name: str) -> Benchmark:
-    try:
-        return benchmark_visible_get(user=request.user, name=name)
-    except Benchmark.DoesNotExist:
-        raise Http404("no such benchmark") from None
 
 
 def _member_rows(benchmark: Benchmark) -> list[dict]:
@@ -96,7 +85,7 @@ def _member_rows(benchmark: Benchmark) -> list[dict]:
 @permission_required("annotate.view_membership", raise_exception=True)
 def benchmark_setup(request, name: str):
     """The benchmark's set-up page: its items, its members (added here), and its downloads."""
-    benchmark = _benchmark_or_404(request, name)
+    benchmark = benchmark_or_404(request, name)
     may_create = request.user.has_perm("auth.add_user")
     form = MemberAddForm(request.POST or None, may_create=may_create)
     if request.method == "POST":
@@ -121,7 +110,7 @@ def benchmark_setup(request, name: str):
 @require_POST
 @permission_required("annotate.delete_membership", raise_exception=True)
 def member_remove(request, name: str, user_id: int):
-    benchmark = _benchmark_or_404(request, name)
+    benchmark = benchmark_or_404(request, name)
     user = get_object_or_404(get_user_model(), id=user_id)
     if membership_remove(benchmark=benchmark, users=[user]):
         messages.success(request, f"{user.get_username()} removed (their judgments stay).")

@@ -1,7 +1,6 @@
 """Corpora: the list, a new corpus with its first import, imports of documents, queries and
 qrels (as jobs on a worker, their progress polled), a corpus's page and a document's view."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -12,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from annotate.selectors import corpora_visible_to, user_sees_corpora
 from config.htmx import HtmxHttpRequest, page_or_fragment
-from labeling.enqueue import QUEUE_UNREACHABLE
+from config.notices import unsent_warn
 from labeling.models import Corpus, ImportJob
 from labeling.selectors import (
     corpora_with_counts,
@@ -23,12 +22,10 @@ from labeling.selectors import (
 )
 from labeling.services.corpora import corpus_create
 from labeling.services.import_jobs import IMPORT_PERMISSIONS, import_job_create, import_upload_save
-from labeling.workers import job_unsent
 
 from ..forms import CorpusForm, DocumentSearchForm, ImportForm
 
 PAGE_SIZE = 25
-ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 
 
 def _corpus_or_404(request, name: str) -> Corpus:
@@ -87,8 +84,7 @@ def corpus_new(request):
 
 
 def _to_job(request, job: ImportJob):
-    if job_unsent(ImportJob, job.id):
-        messages.warning(request, QUEUE_UNREACHABLE)
+    unsent_warn(request, job)
     return redirect("workspace:import_detail", job.id)
 
 
@@ -115,7 +111,7 @@ def corpus_import(request, name: str):
 @permission_required("labeling.view_importjob", raise_exception=True)
 def import_detail(request: HtmxHttpRequest, job_id: int):
     job = get_object_or_404(ImportJob, id=job_id)
-    context = {"job": job, "active": job.status in ACTIVE,
+    context = {"job": job, "active": job.is_active,
                "corpus": Corpus.objects.filter(name=job.corpus_name).first()}
     return page_or_fragment(request, template="workspace/import_detail.html", fragment="status", context=context)
 

@@ -7,8 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from annotate.models import Benchmark
-from annotate.selectors import benchmark_consensus_rows, benchmark_visible_get
+from annotate.selectors import benchmark_consensus_rows
 from labeling.models import Labeler
 from labeling.services.exports import (
     CONTENT_TYPES,
@@ -18,6 +17,8 @@ from labeling.services.exports import (
     labeler_qrel_rows,
     qrels_stream,
 )
+
+from . import benchmark_or_404
 
 SOURCES = ("benchmark", "annotator", "labeler")
 
@@ -32,11 +33,7 @@ def qrels_download(request):
     source = chosen[0]
     name = request.GET[source][:150]
     if source == "benchmark":
-        try:
-            benchmark = benchmark_visible_get(user=request.user, name=name)
-        except Benchmark.DoesNotExist:
-            raise Http404("no such benchmark") from None
-        rows = benchmark_consensus_rows(benchmark=benchmark)
+        rows = benchmark_consensus_rows(benchmark=benchmark_or_404(request, name))
     elif source == "annotator":
         person = get_user_model().objects.filter(username=name).first()
         if person is None:

@@ -8,17 +8,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.htmx import HtmxHttpRequest, page_or_fragment
-from labeling.enqueue import QUEUE_UNREACHABLE
+from config.notices import unsent_warn
 from labeling.job_estimate import labeling_job_estimate
 from labeling.models import Labeler, LabelingJob
 from labeling.selectors import jobs_throughput, set_aside_reasons, set_aside_rows
 from labeling.services.labeling_jobs import labeling_job_cancel, labeling_job_create
 from labeling.services.promotion import NotPromoted, promotion_refusal
-from labeling.workers import job_unsent
 
 from ..job_forms import LabelingJobForm
-
-ACTIVE = (LabelingJob.Status.QUEUED, LabelingJob.Status.RUNNING)
 
 
 @require_GET
@@ -52,8 +49,7 @@ def job_new(request):
             except ValueError as exc:
                 form.add_error(None, str(exc))
             else:
-                if job_unsent(LabelingJob, job.id):
-                    messages.warning(request, QUEUE_UNREACHABLE)
+                unsent_warn(request, job)
                 return redirect("workspace:job_detail", job.id)
         if form.is_valid():
             estimate = labeling_job_estimate(labeler=labeler, scope=form.scope)
@@ -67,7 +63,7 @@ def job_new(request):
 @permission_required("labeling.view_labelingjob", raise_exception=True)
 def job_detail(request: HtmxHttpRequest, job_id: int):
     job = get_object_or_404(LabelingJob.objects.select_related("labeler"), id=job_id)
-    context = {"job": job, "active": job.status in ACTIVE, "throughput": jobs_throughput(jobs=[job]),
+    context = {"job": job, "active": job.is_active, "throughput": jobs_throughput(jobs=[job]),
                "percent": int(100 * job.done / job.total) if job.total else 0,
                "set_aside": set_aside_reasons(job=job) if job.set_aside else {},
                "set_aside_rows": set_aside_rows(job_ids=[job.id], limit=20) if job.set_aside else []}
@@ -79,7 +75,7 @@ def job_detail(request: HtmxHttpRequest, job_id: int):
 @permission_required("labeling.change_labelingjob", raise_exception=True)
 def job_cancel(request, job_id: int):
     job = get_object_or_404(LabelingJob, id=job_id)
-    if job.status not in ACTIVE:
+    if not job.is_active:
         messages.warning(request, "The job had already ended.")
     labeling_job_cancel(job=job)
     return redirect("workspace:job_detail", job.id)
